@@ -1,0 +1,89 @@
+"""Fixtures shared by tests/ and e2e/: a real Redis-compatible server started for the test session."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from webapp.embedded import find_server_binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A ``redis-server``/``valkey-server`` on a free loopback port, which tests may stop and restart empty."""
+
+    def __init__(self, binary: str, port: int | None = None) -> None:
+        self.binary = binary
+        self.port = port or free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="sq-test-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.directory), "--logfile", str(self.directory / "server.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with redis.Redis(port=self.port, socket_timeout=0.2) as client:
+                    if client.ping():
+                        return
+            except redis.RedisError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.binary} exited: {self.process.returncode}") from None
+                time.sleep(0.02)
+        raise RuntimeError(f"{self.binary} did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    binary = find_server_binary()
+    if binary is None:
+        pytest.fail("no redis-server or valkey-server found: run the README's test command, which installs one")
+    server = RedisServer(binary)
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A flushed database on the session's server (restarted first if a test stopped it)."""
+    if redis_server.process is None:
+        redis_server.start()
+    with redis_server.client() as client:
+        client.flushall()
+    yield redis_server.url

@@ -1,0 +1,1 @@
+"""session-queue: a fair virtual waiting room on Redis."""

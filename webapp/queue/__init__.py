@@ -1,0 +1,1 @@
+"""The queue: window arithmetic, Redis state, the leader and the slider."""

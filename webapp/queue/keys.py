@@ -1,0 +1,32 @@
+"""The only place Redis key names are built.
+
+Every key of one queue shares the hash tag ``{sq:<queue>}``, so on Redis Cluster they live in one
+slot and each Lua script touches a single slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """Names of the keys that hold one queue's state."""
+
+    tag: str
+    counter: str
+    window: str
+    leader: str
+
+    def claim(self, ticket_id: str) -> str:
+        """The one-time admission marker of a ticket."""
+        return f"{self.tag}:claim:{ticket_id}"
+
+    def rate(self, client: str) -> str:
+        """The join counter of one client address."""
+        return f"{self.tag}:rate:{client}"
+
+
+def queue_keys(queue: str) -> QueueKeys:
+    tag = f"{{sq:{queue}}}"
+    return QueueKeys(tag=tag, counter=f"{tag}:counter", window=f"{tag}:window", leader=f"{tag}:leader")

@@ -1,0 +1,80 @@
+"""The background loop that keeps the lease and slides the window while this replica leads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.exceptions import RedisError
+
+from webapp.queue.leader import Lease
+from webapp.queue.store import QueueStore, SlideOutcome
+
+log = logging.getLogger("webapp.slider")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Slider:
+    """Runs in every replica; only the lease holder's slides take effect.
+
+    The leader sleeps until the slide is due by Redis' clock (as the slide script reports it), but never
+    longer than a third of the lease TTL, so the lease is renewed well before it lapses.
+    """
+
+    def __init__(self, store: QueueStore, lease: Lease, sleep: Sleep = asyncio.sleep) -> None:
+        self.store = store
+        self.lease = lease
+        self.sleep = sleep
+        self.leading = False
+        self.renew_every = lease.ttl_ms / 3000
+
+    async def step(self) -> float:
+        """Renew or take the lease, slide if due; return how long to sleep before the next step."""
+        leading = await self.lease.acquire()
+        if leading != self.leading:
+            self.leading = leading
+            log.info("leadership %s by %s", "taken" if leading else "lost", self.lease.instance_id)
+        if not leading:
+            return self.renew_every
+        result = await self.store.slide(self.lease.instance_id)
+        if result.outcome is SlideOutcome.NOT_LEADER:
+            self.leading = False
+            log.info("leadership lost by %s before sliding", self.lease.instance_id)
+            return self.renew_every
+        if result.outcome is SlideOutcome.NOT_SEEDED:
+            await self.store.seed()
+            return 0.0
+        if result.outcome is SlideOutcome.SLID:
+            log.info("window slid to %d", result.window_end)
+        elif result.outcome is SlideOutcome.SKIPPED:
+            log.debug("slide skipped: nobody is waiting beyond %d", result.window_end)
+        until_due = max(0.0, (result.next_due_ms - result.redis_now_ms) / 1000)
+        return min(until_due, self.renew_every)
+
+    async def run(self) -> None:
+        """Step forever; Redis errors drop leadership and back off instead of killing the loop."""
+        backoff = 0.1
+        while True:
+            try:
+                delay = await self.step()
+                backoff = 0.1
+            except RedisError as exc:
+                if self.leading:
+                    log.warning("leadership lost by %s: %s", self.lease.instance_id, exc)
+                self.leading = False
+                delay, backoff = backoff, min(backoff * 2, self.renew_every)
+                log.debug("slider cannot reach Redis: %s", exc)
+            await self.sleep(delay)
+
+    async def stop(self) -> None:
+        """Release the lease on graceful shutdown so a successor leads immediately."""
+        if not self.leading:
+            return
+        try:
+            if await self.lease.release():
+                log.info("leadership released by %s", self.lease.instance_id)
+        except RedisError as exc:
+            log.warning("could not release the lease: %s", exc)
+        self.leading = False

@@ -1,0 +1,143 @@
+"""The queue's state in Redis: a counter and a small hash per queue, one round trip per operation.
+
+Every read-then-write is a Lua script from ``scripts/``, registered once and called by SHA. The store
+also remembers the highest position and window end it has seen, so that if Redis comes back empty
+(restart without persistence, failover to an empty replica, FLUSHALL) it re-seeds the queue by
+max-merge instead of starting again from zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from importlib.resources import files
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from webapp.queue.keys import QueueKeys
+from webapp.redis_client import RedisClient
+
+
+def load_script(name: str) -> str:
+    return files("webapp.queue").joinpath("scripts", f"{name}.lua").read_text(encoding="utf-8")
+
+
+class SlideOutcome(IntEnum):
+    SLID = 1
+    SKIPPED = 0
+    NOT_DUE = -1
+    NOT_LEADER = -2
+    NOT_SEEDED = -3
+
+
+@dataclass(frozen=True)
+class SlideResult:
+    outcome: SlideOutcome
+    window_end: int
+    next_due_ms: int
+    redis_now_ms: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The window as Redis held it at ``redis_now_ms``; -1 marks a value Redis did not have."""
+
+    window_end: int
+    last_position: int
+    next_due_ms: int
+    redis_now_ms: int
+    last_slide_ms: int
+    slides: int
+
+    @property
+    def seeded(self) -> bool:
+        return self.window_end >= 0 and self.last_position >= 0
+
+
+@dataclass(frozen=True)
+class IssuedRange:
+    """Positions ``first..last`` issued by one join round trip, with the window_end Redis held then."""
+
+    first: int
+    last: int
+    window_end: int
+
+
+class QueueNotSeededError(RuntimeError):
+    """Redis lost the queue and re-seeding did not take (raced with another loss)."""
+
+
+def _ints(reply: Any) -> list[int]:
+    return [int(v) for v in reply]
+
+
+class QueueStore:
+    """Redis operations for one queue; safe to share between tasks of one event loop."""
+
+    def __init__(self, redis: RedisClient, keys: QueueKeys, window_size: int, interval: float) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.window_size = window_size
+        self.interval_ms = max(1, round(interval * 1000))
+        self._join: AsyncScript = redis.register_script(load_script("join"))
+        self._seed: AsyncScript = redis.register_script(load_script("seed"))
+        self._snapshot: AsyncScript = redis.register_script(load_script("snapshot"))
+        self._slide: AsyncScript = redis.register_script(load_script("slide"))
+        self.seen_last_position = 0
+        self.seen_window_end = window_size
+
+    def observe(self, last_position: int = 0, window_end: int = 0) -> None:
+        """Remember values seen in Redis or in a valid ticket, for a later re-seed."""
+        self.seen_last_position = max(self.seen_last_position, last_position)
+        self.seen_window_end = max(self.seen_window_end, window_end)
+
+    async def seed(self) -> tuple[int, int]:
+        """Create the queue, or repair it from what this replica has seen; never lowers a value."""
+        reply = _ints(
+            await self._seed(
+                keys=[self.keys.counter, self.keys.window],
+                args=[self.seen_last_position, self.seen_window_end, self.interval_ms],
+            )
+        )
+        self.observe(reply[0], reply[1])
+        return reply[0], reply[1]
+
+    async def join(self, count: int = 1) -> IssuedRange:
+        """Issue ``count`` consecutive positions in one round trip (two if the queue must be re-seeded)."""
+        for _ in range(2):
+            last, window_end = _ints(await self._join(keys=[self.keys.counter, self.keys.window], args=[count]))
+            if last >= 0:
+                self.observe(last, window_end)
+                return IssuedRange(first=last - count + 1, last=last, window_end=window_end)
+            await self.seed()
+        raise QueueNotSeededError("the queue could not be seeded")
+
+    async def snapshot(self) -> Snapshot:
+        reply = _ints(await self._snapshot(keys=[self.keys.counter, self.keys.window]))
+        snap = Snapshot(*reply)
+        if snap.seeded:
+            self.observe(snap.last_position, snap.window_end)
+        return snap
+
+    async def slide(self, instance_id: str) -> SlideResult:
+        reply = _ints(
+            await self._slide(
+                keys=[self.keys.counter, self.keys.window, self.keys.leader],
+                args=[instance_id, self.window_size, self.interval_ms],
+            )
+        )
+        result = SlideResult(SlideOutcome(reply[0]), reply[1], reply[2], reply[3])
+        if result.outcome is SlideOutcome.SLID:
+            self.observe(window_end=result.window_end)
+        return result
+
+    async def claim_admission(self, ticket_id: str, pass_id: str, ttl_seconds: float) -> bool:
+        """Mark a ticket as redeemed; true for exactly one caller per ticket while the mark lives."""
+        claimed = await self.redis.set(
+            self.keys.claim(ticket_id), pass_id, nx=True, px=max(1, round(ttl_seconds * 1000))
+        )
+        return bool(claimed)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())

@@ -1,0 +1,135 @@
+"""The waiting room: what the HTTP handlers ask of the queue, in the queue's own words.
+
+Handlers decode a request, call one method here and render the answer; tokens, the window copy and
+the Redis store meet only in this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from webapp.queue import window
+from webapp.queue.store import QueueStore
+from webapp.queue.watcher import WindowWatcher
+from webapp.queue.window import Status
+from webapp.settings import Settings
+from webapp.tokens import AccessPass, Ticket, TokenCodec, TokenError
+
+
+class WindowUnknownError(RuntimeError):
+    """This replica has not read the window from Redis yet (it is starting, or Redis is down)."""
+
+
+@dataclass(frozen=True)
+class Joined:
+    token: str
+    ticket: Ticket
+    created: bool
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """Where a ticket stands, with everything a visitor or API client is shown."""
+
+    position: int
+    status: Status
+    ahead: int
+    window_end: int
+    estimated_wait: float
+    active_time_left: float
+    progress: float
+    poll_after: float
+    reconnecting: bool
+
+
+class Admission(Enum):
+    ADMITTED = "admitted"
+    NOT_ACTIVE = "not-active"
+    ALREADY_USED = "already-used"
+
+
+@dataclass(frozen=True)
+class AdmitResult:
+    outcome: Admission
+    status: TicketStatus
+    pass_token: str | None = None
+
+
+class WaitingRoom:
+    def __init__(
+        self,
+        settings: Settings,
+        codec: TokenCodec,
+        store: QueueStore,
+        watcher: WindowWatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.codec = codec
+        self.store = store
+        self.watcher = watcher
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def read_ticket(self, token: str) -> Ticket:
+        """Verify a ticket; its position also raises this replica's high-water mark for re-seeding."""
+        ticket = self.codec.read_ticket(token, self.now())
+        self.store.observe(last_position=ticket.position)
+        return ticket
+
+    def read_pass(self, token: str) -> AccessPass:
+        return self.codec.read_pass(token, self.now())
+
+    async def join(self, presented: str | None = None) -> Joined:
+        """Give a visitor a place, or give back the one their valid ticket already holds."""
+        if presented:
+            try:
+                return Joined(presented, self.read_ticket(presented), created=False)
+            except TokenError:
+                pass
+        issued = await self.store.join()
+        now = self.now()
+        token = self.codec.issue_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
+        return Joined(token, self.codec.read_ticket(token, now), created=True)
+
+    def status(self, ticket: Ticket) -> TicketStatus:
+        view = self.watcher.view()
+        if view is None:
+            raise WindowUnknownError("the window has not been read from Redis yet")
+        s = self.settings
+        size, count, interval = s.window_size, s.active_window_count, s.window_interval
+        status = window.status_of(ticket.position, view.window_end, size, count)
+        wait = window.estimated_wait(ticket.position, view.window_end, size, interval, view.seconds_to_next_slide)
+        left = 0.0
+        if status is Status.ACTIVE:
+            left = window.active_time_left(
+                ticket.position, view.window_end, size, count, interval, view.seconds_to_next_slide
+            )
+        return TicketStatus(
+            position=ticket.position,
+            status=status,
+            ahead=window.people_ahead(ticket.position, view.window_end),
+            window_end=view.window_end,
+            estimated_wait=wait,
+            active_time_left=left,
+            progress=window.progress(ticket.position, ticket.window_end_at_join, view.window_end),
+            poll_after=window.poll_delay(wait, interval) if status is Status.WAITING else interval / 2,
+            reconnecting=view.stale,
+        )
+
+    async def admit(self, ticket: Ticket) -> AdmitResult:
+        """Exchange an active ticket for an access pass, at most once per ticket."""
+        now = self.now()
+        status = self.status(ticket)
+        if status.status is not Status.ACTIVE or status.reconnecting:
+            return AdmitResult(Admission.NOT_ACTIVE, status)
+        pass_token = self.codec.issue_pass(ticket, now, self.settings.session_duration)
+        pass_id = self.codec.read_pass(pass_token, now).pass_id
+        if not await self.store.claim_admission(ticket.ticket_id, pass_id, self.settings.session_duration):
+            return AdmitResult(Admission.ALREADY_USED, status)
+        return AdmitResult(Admission.ADMITTED, status, pass_token)

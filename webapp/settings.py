@@ -1,0 +1,182 @@
+"""Settings read from an injected environment mapping, validated once at start-up.
+
+Nothing here reads ``os.environ`` at import time: callers pass the mapping, so tests build settings
+from plain dicts and a bad value stops start-up with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+MIN_SECRET_BYTES = 32
+_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the service cannot run with; the message names it."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(f"{variable}: {message}")
+        self.variable = variable
+
+
+def _whole(variable: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        raise SettingsError(variable, f"expected a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise SettingsError(variable, f"must be {bound}, got {value}")
+    return value
+
+
+def _seconds(variable: str, raw: str, minimum: float, maximum: float | None = None) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(variable, f"expected a number of seconds such as 30 or 0.5, got {raw!r}") from None
+    if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"at least {minimum:g}"
+        raise SettingsError(variable, f"must be {bound} seconds, got {raw.strip()!r}")
+    return value
+
+
+def _flag(variable: str, raw: str) -> bool | None:
+    lowered = raw.strip().lower()
+    if lowered in ("auto", ""):
+        return None
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(variable, f"expected true, false or auto, got {raw!r}")
+
+
+def _redis_url(environ: Mapping[str, str]) -> str | None:
+    url = environ.get("REDIS_URL", "").strip()
+    if url:
+        scheme = urlsplit(url).scheme
+        if scheme not in _REDIS_SCHEMES:
+            raise SettingsError("REDIS_URL", f"scheme must be one of {', '.join(_REDIS_SCHEMES)}, got {url!r}")
+        return url
+    addr = environ.get("REDIS_ADDR", "").strip()
+    if not addr:
+        return None
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError("REDIS_ADDR", f"expected host:port such as localhost:6379, got {addr!r}")
+    return f"redis://{addr}"
+
+
+def _secret(environ: Mapping[str, str]) -> tuple[bytes, bool]:
+    raw = environ.get("JWT_SECRET", "")
+    if not raw:
+        return secrets.token_urlsafe(48).encode(), True
+    encoded = raw.encode()
+    if len(encoded) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            "JWT_SECRET",
+            f"must be at least {MIN_SECRET_BYTES} bytes, got {len(encoded)}; "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'",
+        )
+    return encoded, False
+
+
+def _optional_dir(variable: str, raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw.strip())
+    if not path.is_dir():
+        raise SettingsError(variable, f"expected an existing directory, got {raw!r}")
+    return path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is configured with; build it with :meth:`from_env`."""
+
+    redis_url: str | None
+    jwt_secret: bytes = field(repr=False)
+    secret_generated: bool = False
+    port: int = 8000
+    host: str = "127.0.0.1"
+    workers: int = 1
+    window_size: int = 10
+    window_interval: float = 30.0
+    active_window_count: int = 2
+    session_duration: float = 600.0
+    ticket_ttl: float = 6 * 3600.0
+    queue_name: str = "main"
+    event_name: str = "The Big Sale"
+    lease_ttl: float = 5.0
+    snapshot_refresh: float = 0.1
+    redis_timeout: float = 1.0
+    cookie_secure: bool | None = None
+    theme_dir: Path | None = None
+    join_rate_limit: int = 20
+    trusted_proxies: tuple[str, ...] = ()
+
+    @property
+    def cliff_edge(self) -> bool:
+        """With a single active window, a visitor can turn active and expire in the same slide."""
+        return self.active_window_count == 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Validate ``environ``; raise :class:`SettingsError` naming the first bad variable."""
+
+        def get(variable: str, parse: Callable[[str, str], T], default: T) -> T:
+            raw = environ.get(variable)
+            if raw is None or raw.strip() == "":
+                return default
+            return parse(variable, raw)
+
+        secret, generated = _secret(environ)
+        queue_name = environ.get("QUEUE_NAME", "main").strip() or "main"
+        if not _QUEUE_NAME.match(queue_name):
+            raise SettingsError("QUEUE_NAME", f"expected 1-32 of a-z, 0-9, '-' or '_', got {queue_name!r}")
+        event_name = environ.get("EVENT_NAME", "").strip() or cls.event_name
+        if len(event_name) > 120:
+            raise SettingsError("EVENT_NAME", "must be at most 120 characters")
+        proxies = tuple(p.strip() for p in environ.get("TRUSTED_PROXIES", "").split(",") if p.strip())
+        return cls(
+            redis_url=_redis_url(environ),
+            jwt_secret=secret,
+            secret_generated=generated,
+            port=get("PORT", lambda v, r: _whole(v, r, 1, 65535), cls.port),
+            host=environ.get("HOST", "").strip() or cls.host,
+            workers=get("WEB_CONCURRENCY", lambda v, r: _whole(v, r, 1, 64), cls.workers),
+            window_size=get("WINDOW_SIZE", lambda v, r: _whole(v, r, 1, 10_000_000), cls.window_size),
+            window_interval=get("WINDOW_INTERVAL", lambda v, r: _seconds(v, r, 0.1, 86_400), cls.window_interval),
+            active_window_count=get("ACTIVE_WINDOW_COUNT", lambda v, r: _whole(v, r, 1, 1000), 2),
+            session_duration=get("SESSION_DURATION", lambda v, r: _seconds(v, r, 10, 86_400), 600.0),
+            ticket_ttl=get("TICKET_TTL", lambda v, r: _seconds(v, r, 60, 7 * 86_400), cls.ticket_ttl),
+            queue_name=queue_name,
+            event_name=event_name,
+            lease_ttl=get("LEADER_LEASE_TTL", lambda v, r: _seconds(v, r, 0.3, 600), cls.lease_ttl),
+            snapshot_refresh=get("SNAPSHOT_REFRESH", lambda v, r: _seconds(v, r, 0.01, 5), 0.1),
+            redis_timeout=get("REDIS_TIMEOUT", lambda v, r: _seconds(v, r, 0.05, 30), cls.redis_timeout),
+            cookie_secure=get("COOKIE_SECURE", _flag, None),
+            theme_dir=get("THEME_DIR", _optional_dir, None),
+            join_rate_limit=get("JOIN_RATE_LIMIT", lambda v, r: _whole(v, r, 0, 1_000_000), 20),
+            trusted_proxies=proxies,
+        )

@@ -1,0 +1,1 @@
+"""HTTP handlers: the JSON API, the pages, the probes."""

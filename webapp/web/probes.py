@@ -1,0 +1,23 @@
+"""Kubernetes probes: liveness says the process runs, readiness says Redis answers."""
+
+from __future__ import annotations
+
+from litestar import MediaType, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import RedisError
+
+from webapp.room import WaitingRoom
+
+
+@get("/livez", media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
+def livez() -> str:
+    return "ok"
+
+
+@get("/readyz", media_type=MediaType.TEXT)
+async def readyz(room: WaitingRoom) -> Response[str]:
+    try:
+        await room.store.ping()
+    except RedisError:
+        return Response("redis unreachable", status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+    return Response("ok", status_code=HTTP_200_OK)
