@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.queue.keys import queue_keys
@@ -24,8 +33,10 @@ from webapp.redis_client import connect
 from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
-from webapp.web import api, probes
-from webapp.web.errors import unavailable
+from webapp.web import api, pages, probes
+from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
+from webapp.web.errors import http_error, internal_error, unavailable
+from webapp.web.filters import FILTERS
 
 log = logging.getLogger("webapp")
 
@@ -33,6 +44,27 @@ log = logging.getLogger("webapp")
 def _room(state: State) -> WaitingRoom:
     room: WaitingRoom = state.room
     return room
+
+
+def project_root() -> Path:
+    """Where templates/, static/ and node_modules/ live: beside the package, else the working directory."""
+    beside = Path(__file__).resolve().parent.parent
+    return beside if (beside / "templates").is_dir() else Path.cwd()
+
+
+def _directories(settings: Settings, name: str) -> list[Path | os.PathLike[Any] | str]:
+    """The operator's theme directory first (if any), then ours: a theme may override any file."""
+    ours = project_root() / name
+    return [settings.theme_dir / name, ours] if settings.theme_dir is not None else [ours]
+
+
+def _template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    def register_filters(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters.update(FILTERS)
+
+    return TemplateConfig(
+        directory=_directories(settings, "templates"), engine=JinjaTemplateEngine, engine_callback=register_filters
+    )
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Litestar:
@@ -74,10 +106,42 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             await slider.stop()
             await redis.aclose()
 
+    htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"
+    if not (htmx_dist / "htmx.min.js").is_file():
+        log.error("htmx is not installed at %s (run scripts/setup); pages will work without JavaScript", htmx_dist)
     return Litestar(
-        route_handlers=[api.join, api.status, probes.livez, probes.readyz],
+        route_handlers=[
+            api.join,
+            api.status,
+            probes.livez,
+            probes.readyz,
+            pages.room_page,
+            pages.room_status,
+            pages.room_join,
+            pages.room_rejoin,
+            pages.checkout,
+            pages.buy,
+            create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
+            create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
+        ],
         dependencies={"room": Provide(_room, sync_to_thread=False)},
         lifespan=[lifespan],
-        exception_handlers={RedisError: unavailable, WindowUnknownError: unavailable},
+        middleware=[SecureCookiesMiddleware(settings.cookie_secure)],
+        plugins=[HTMXPlugin()],
+        template_config=_template_config(settings),
+        csrf_config=CSRFConfig(
+            secret=hashlib.sha256(b"csrf:" + settings.jwt_secret).hexdigest(),
+            cookie_name=CSRF_COOKIE,
+            cookie_httponly=True,
+            cookie_secure=settings.cookie_secure is True,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+        ),
+        exception_handlers={
+            RedisError: unavailable,
+            WindowUnknownError: unavailable,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
         openapi_config=OpenAPIConfig(title="session-queue", version="0.1.0", path="/schema"),
     )

@@ -72,7 +72,7 @@ def _ticket(room: WaitingRoom, token: str | None) -> Ticket:
 Authorization = Annotated[str | None, Parameter(header="Authorization", required=False)]
 
 
-@post("/join", summary="Take a place in the queue", tags=["queue"])
+@post("/join", summary="Take a place in the queue", tags=["queue"], exclude_from_csrf=True)
 async def join(room: WaitingRoom, authorization: Authorization = None) -> Response[JoinBody]:
     """Issue a ticket; a client that presents a valid ticket of this queue gets it back unchanged."""
     presented: str | None = None

@@ -1,0 +1,37 @@
+"""Template filters: how durations and times read to a visitor. Pure functions, tested as such."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+
+def duration(seconds: float) -> str:
+    """A wait as people say it: "less than a minute", "about 4 minutes", "about 1 h 20 min"."""
+    if seconds < 1:
+        return "any moment now"
+    if seconds < 60:
+        whole = math.ceil(seconds)
+        return f"{whole} second{'s' if whole != 1 else ''}" if seconds < 10 else "less than a minute"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+
+
+def countdown(seconds: int) -> str:
+    """``m:ss`` for the checkout hold."""
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+
+
+def clock_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%H:%M:%S UTC")
+
+
+FILTERS = {"duration": duration, "countdown": countdown, "iso_time": iso_time, "clock_time": clock_time}

@@ -1,0 +1,216 @@
+"""The visitor's pages: the waiting room, its polled status fragment, and the protected checkout.
+
+One fragment template (``_status.html``) is included by the full page and returned alone to htmx
+polls; polling stops when the fragment is rendered without its trigger. Every page works without
+JavaScript: forms post normally and the waiting page refreshes itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromQuery
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest, HTMXTemplate
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import RedisError
+
+from webapp.room import Admission, TicketStatus, WaitingRoom, WindowUnknownError
+from webapp.tokens import AccessPass, Ticket, TokenError
+from webapp.web.cookies import (
+    PASS_COOKIE,
+    TICKET_COOKIE,
+    expired_cookie,
+    pass_cookie,
+    read_cookie,
+    ticket_cookie,
+)
+from webapp.web.errors import RETRY_AFTER_SECONDS
+from webapp.web.guards import same_origin
+
+NOTICES = {
+    "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
+    "rejoined": "You are back in the queue. Keep this page open: it updates by itself.",
+}
+
+MAX_QUANTITY = 4
+
+
+def _ticket_of(request: Request[Any, Any, State], room: WaitingRoom) -> Ticket | None:
+    token = read_cookie(request, TICKET_COOKIE)
+    if token is None:
+        return None
+    try:
+        return room.read_ticket(token)
+    except TokenError:
+        return None
+
+
+def _pass_of(request: Request[Any, Any, State], room: WaitingRoom) -> AccessPass | None:
+    token = read_cookie(request, PASS_COOKIE)
+    if token is None:
+        return None
+    try:
+        return room.read_pass(token)
+    except TokenError:
+        return None
+
+
+def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
+    """Everything ``_status.html`` renders; ``state`` is join | waiting | expired | reconnecting."""
+    poll = room.settings.window_interval / 2 if status is None else status.poll_after
+    return {
+        "state": state,
+        "status": status,
+        "poll_ms": max(100, round(poll * 1000)) if state in ("waiting", "reconnecting") else None,
+        "refresh_seconds": max(1, round(poll)) if state in ("waiting", "reconnecting") else None,
+        "event_name": room.settings.event_name,
+        "window_size": room.settings.window_size,
+        "window_interval": room.settings.window_interval,
+        "updated_at": room.clock(),
+    }
+
+
+def _state_of(room: WaitingRoom, ticket: Ticket | None) -> tuple[str, TicketStatus | None]:
+    if ticket is None:
+        return "join", None
+    try:
+        status = room.status(ticket)
+    except WindowUnknownError:
+        return "reconnecting", None
+    if status.reconnecting:
+        return "reconnecting", status
+    return status.status.value, status
+
+
+def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: str | None = None) -> Template:
+    context = _status_context(room, status, state)
+    context["notice"] = NOTICES.get(notice or "")
+    code = HTTP_503_SERVICE_UNAVAILABLE if state == "reconnecting" and status is None else 200
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code != 200 else {}
+    return Template("room.html", context=context, status_code=code, headers=headers)
+
+
+@get("/", name="room", include_in_schema=False)
+async def room_page(request: HTMXRequest, room: WaitingRoom, m: FromQuery[str | None] = None) -> Response[Any]:
+    """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
+    ticket = _ticket_of(request, room)
+    state, status = _state_of(room, ticket)
+    if state == "active":
+        return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
+    response = _page(room, state, status, m)
+    if ticket is None and read_cookie(request, TICKET_COOKIE) is not None:
+        response.cookies.append(expired_cookie(TICKET_COOKIE))
+    return response
+
+
+@get("/room/status", name="room-status", include_in_schema=False)
+async def room_status(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+    """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page itself."""
+    if not request.htmx:
+        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+    state, status = _state_of(room, _ticket_of(request, room))
+    if state == "active":
+        return ClientRedirect("/checkout")
+    return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
+
+
+async def _issue(request: HTMXRequest, room: WaitingRoom, presented: str | None, then: str = "/") -> Response[Any]:
+    """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
+    try:
+        joined = await room.join(presented)
+    except (RedisError, WindowUnknownError):
+        if request.htmx:
+            return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
+        raise
+    cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now())
+    state, status = _state_of(room, joined.ticket)
+    response: Response[Any]
+    if not request.htmx:
+        response = Redirect(then, status_code=HTTP_303_SEE_OTHER)
+    elif state == "active":
+        response = ClientRedirect("/checkout")
+    else:
+        response = HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
+    response.cookies.append(cookie)
+    return response
+
+
+@post("/room/join", name="room-join", guards=[same_origin], include_in_schema=False)
+async def room_join(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+    """Place the visitor in the queue; a visitor who already holds a valid ticket keeps it."""
+    return await _issue(request, room, read_cookie(request, TICKET_COOKIE))
+
+
+@post("/room/rejoin", name="room-rejoin", guards=[same_origin], include_in_schema=False)
+async def room_rejoin(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+    """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
+    state, _ = _state_of(room, _ticket_of(request, room))
+    if state == "expired":
+        return await _issue(request, room, None, then="/?m=rejoined")
+    return await _issue(request, room, read_cookie(request, TICKET_COOKIE))
+
+
+def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:
+    return Template(
+        "checkout.html",
+        context={
+            "event_name": room.settings.event_name,
+            "pass": access,
+            "seconds_left": max(0, access.expires_at - room.now()),
+            "max_quantity": MAX_QUANTITY,
+            **extra,
+        },
+    )
+
+
+@get("/checkout", name="checkout", include_in_schema=False)
+async def checkout(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+    """The protected sale page: open with a valid pass, or by exchanging an active ticket for one."""
+    access = _pass_of(request, room)
+    if access is not None:
+        return _checkout(room, access)
+    ticket = _ticket_of(request, room)
+    if ticket is None:
+        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+    try:
+        result = await room.admit(ticket)
+    except WindowUnknownError:
+        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+    if result.outcome is Admission.ALREADY_USED:
+        return Redirect("/?m=used", status_code=HTTP_303_SEE_OTHER)
+    if result.outcome is not Admission.ADMITTED or result.pass_token is None:
+        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+    access = room.read_pass(result.pass_token)
+    response = _checkout(room, access)
+    response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now()))
+    return response
+
+
+@dataclass
+class PurchaseForm:
+    quantity: str = "1"
+
+
+@post("/checkout/buy", name="checkout-buy", guards=[same_origin], include_in_schema=False)
+async def buy(
+    request: HTMXRequest,
+    room: WaitingRoom,
+    data: Annotated[PurchaseForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Response[Any]:
+    """Complete the demo purchase for a visitor holding a valid pass."""
+    access = _pass_of(request, room)
+    if access is None:
+        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+    quantity = int(data.quantity) if data.quantity.isdigit() else 0
+    if not 1 <= quantity <= MAX_QUANTITY:
+        response = _checkout(room, access, error=f"Choose between 1 and {MAX_QUANTITY} tickets.")
+        response.status_code = HTTP_400_BAD_REQUEST
+        return response
+    order = f"SQ-{access.position:06d}-{secrets.token_hex(2).upper()}"
+    return _checkout(room, access, order=order, quantity=quantity)
