@@ -37,6 +37,8 @@ from webapp.web import api, pages, probes
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
 from webapp.web.errors import http_error, internal_error, unavailable
 from webapp.web.filters import FILTERS
+from webapp.web.ratelimit import JoinRateLimit
+from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
 
@@ -44,6 +46,11 @@ log = logging.getLogger("webapp")
 def _room(state: State) -> WaitingRoom:
     room: WaitingRoom = state.room
     return room
+
+
+def _join_limit(state: State) -> JoinRateLimit:
+    limit: JoinRateLimit = state.join_limit
+    return limit
 
 
 def project_root() -> Path:
@@ -89,6 +96,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
         )
         slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
+        app.state.join_limit = JoinRateLimit(redis, redis_url, keys, settings.join_rate_limit)
         app.state.room = WaitingRoom(
             settings, TokenCodec(settings.jwt_secret, settings.queue_name), store, watcher, clock
         )
@@ -124,9 +132,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
             create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
         ],
-        dependencies={"room": Provide(_room, sync_to_thread=False)},
+        dependencies={
+            "room": Provide(_room, sync_to_thread=False),
+            "join_limit": Provide(_join_limit, sync_to_thread=False),
+        },
         lifespan=[lifespan],
-        middleware=[SecureCookiesMiddleware(settings.cookie_secure)],
+        middleware=[RequestSizeMiddleware(), SecureCookiesMiddleware(settings.cookie_secure)],
+        request_max_body_size=MAX_BODY_BYTES,
         plugins=[HTMXPlugin()],
         template_config=_template_config(settings),
         csrf_config=CSRFConfig(

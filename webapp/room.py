@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 from webapp.queue import window
+from webapp.queue.batcher import JoinBatcher
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
 from webapp.queue.window import Status
 from webapp.settings import Settings
-from webapp.tokens import AccessPass, Ticket, TokenCodec, TokenError
+from webapp.tokens import LEEWAY_SECONDS, AccessPass, Ticket, TokenCodec, TokenError
 
 
 class WindowUnknownError(RuntimeError):
@@ -72,27 +73,50 @@ class WaitingRoom:
         self.store = store
         self.watcher = watcher
         self.clock = clock
+        self.batcher = JoinBatcher(store.join)
+        self._verified: dict[str, Ticket] = {}
+
+    MAX_VERIFIED = 50_000
 
     def now(self) -> int:
         return int(self.clock())
 
     def read_ticket(self, token: str) -> Ticket:
-        """Verify a ticket; its position also raises this replica's high-water mark for re-seeding."""
-        ticket = self.codec.read_ticket(token, self.now())
+        """Verify a ticket; its position also raises this replica's high-water mark for re-seeding.
+
+        Polls repeat the same token, so a verified token is remembered (bounded, oldest dropped
+        first) and only its expiry is checked again: the signature check is done once per replica.
+        """
+        now = self.now()
+        ticket = self._verified.get(token)
+        if ticket is not None and ticket.expires_at + LEEWAY_SECONDS > now:
+            return ticket
+        ticket = self.codec.read_ticket(token, now)
         self.store.observe(last_position=ticket.position)
+        if len(self._verified) >= self.MAX_VERIFIED:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = ticket
         return ticket
 
     def read_pass(self, token: str) -> AccessPass:
         return self.codec.read_pass(token, self.now())
 
+    def existing(self, presented: str | None) -> Joined | None:
+        """The place a presented ticket already holds, if it is a valid ticket of this queue."""
+        if not presented:
+            return None
+        try:
+            return Joined(presented, self.read_ticket(presented), created=False)
+        except TokenError:
+            return None
+
     async def join(self, presented: str | None = None) -> Joined:
         """Give a visitor a place, or give back the one their valid ticket already holds."""
-        if presented:
-            try:
-                return Joined(presented, self.read_ticket(presented), created=False)
-            except TokenError:
-                pass
-        issued = await self.store.join()
+        return self.existing(presented) or await self.issue()
+
+    async def issue(self) -> Joined:
+        """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
+        issued = await self.batcher.join()
         now = self.now()
         token = self.codec.issue_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
         return Joined(token, self.codec.read_ticket(token, now), created=True)

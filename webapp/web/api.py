@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
+from webapp.web.ratelimit import JoinRateLimit, client_address, join_limited
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
 
@@ -73,14 +75,16 @@ Authorization = Annotated[str | None, Parameter(header="Authorization", required
 
 
 @post("/join", summary="Take a place in the queue", tags=["queue"], exclude_from_csrf=True)
-async def join(room: WaitingRoom, authorization: Authorization = None) -> Response[JoinBody]:
+async def join(
+    request: Request[Any, Any, State], room: WaitingRoom, join_limit: JoinRateLimit, authorization: Authorization = None
+) -> Response[JoinBody]:
     """Issue a ticket; a client that presents a valid ticket of this queue gets it back unchanged."""
     presented: str | None = None
     try:
         presented = bearer_token(authorization)
     except ClientException:
         presented = None
-    joined = await room.join(presented)
+    joined = await join_limited(room, join_limit, presented, client_address(request))
     status = room.status(joined.ticket)
     body = JoinBody(
         token=joined.token,

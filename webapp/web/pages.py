@@ -32,6 +32,7 @@ from webapp.web.cookies import (
 )
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
+from webapp.web.ratelimit import JoinRateLimit, client_address, join_limited
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -120,10 +121,12 @@ async def room_status(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
     return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
 
 
-async def _issue(request: HTMXRequest, room: WaitingRoom, presented: str | None, then: str = "/") -> Response[Any]:
+async def _issue(
+    request: HTMXRequest, room: WaitingRoom, limit: JoinRateLimit, presented: str | None, then: str = "/"
+) -> Response[Any]:
     """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
     try:
-        joined = await room.join(presented)
+        joined = await join_limited(room, limit, presented, client_address(request))
     except (RedisError, WindowUnknownError):
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
@@ -142,18 +145,18 @@ async def _issue(request: HTMXRequest, room: WaitingRoom, presented: str | None,
 
 
 @post("/room/join", name="room-join", guards=[same_origin], include_in_schema=False)
-async def room_join(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+async def room_join(request: HTMXRequest, room: WaitingRoom, join_limit: JoinRateLimit) -> Response[Any]:
     """Place the visitor in the queue; a visitor who already holds a valid ticket keeps it."""
-    return await _issue(request, room, read_cookie(request, TICKET_COOKIE))
+    return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
 
 
 @post("/room/rejoin", name="room-rejoin", guards=[same_origin], include_in_schema=False)
-async def room_rejoin(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+async def room_rejoin(request: HTMXRequest, room: WaitingRoom, join_limit: JoinRateLimit) -> Response[Any]:
     """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
     state, _ = _state_of(room, _ticket_of(request, room))
     if state == "expired":
-        return await _issue(request, room, None, then="/?m=rejoined")
-    return await _issue(request, room, read_cookie(request, TICKET_COOKIE))
+        return await _issue(request, room, join_limit, None, then="/?m=rejoined")
+    return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
 
 
 def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:

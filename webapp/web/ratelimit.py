@@ -1,0 +1,66 @@
+"""The join rate limit per client address, shared by all replicas through Redis.
+
+Counting is done by the ``limits`` library (a sliding-window counter, atomic in Redis); only joins
+that would take a *new* position count, so reloads and extra tabs of a visitor who already holds a
+ticket are free. The client address is the peer, or the ``X-Forwarded-For`` hop that uvicorn accepts
+from ``TRUSTED_PROXIES`` only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisClusterStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from litestar import Request
+from litestar.exceptions import TooManyRequestsException
+from redis.asyncio.cluster import RedisCluster
+
+from webapp.queue.keys import QueueKeys
+from webapp.redis_client import RedisClient
+from webapp.room import Joined, WaitingRoom
+
+
+def _storage(redis: RedisClient, redis_url: str, prefix: str) -> Storage:
+    if isinstance(redis, RedisCluster):
+        return RedisClusterStorage("async+" + redis_url, implementation="redispy", key_prefix=prefix)
+    # Share the app's connection pool (its timeouts, no retries) instead of opening another.
+    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
+    return RedisStorage("async+redis://", implementation="redispy", key_prefix=prefix, **shared)
+
+
+class JoinRateLimit:
+    def __init__(self, redis: RedisClient, redis_url: str, keys: QueueKeys, per_minute: int) -> None:
+        self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
+        self.limiter = SlidingWindowCounterRateLimiter(_storage(redis, redis_url, keys.rate("limit")))
+
+    async def hit(self, client: str) -> None:
+        """Count one new position for ``client``; 429 with Retry-After when over the limit."""
+        if self.item is None:
+            return
+        if await self.limiter.hit(self.item, client):
+            return
+        stats = await self.limiter.get_window_stats(self.item, client)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequestsException(
+            detail=f"too many new places requested from this address; retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The address the limit counts against (uvicorn has already applied trusted proxy headers)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def join_limited(room: WaitingRoom, limit: JoinRateLimit, presented: str | None, client: str) -> Joined:
+    """The presented ticket's place if valid (free), else a new place if ``client`` is within its limit."""
+    return room.existing(presented) or await _counted(room, limit, client)
+
+
+async def _counted(room: WaitingRoom, limit: JoinRateLimit, client: str) -> Joined:
+    await limit.hit(client)
+    return await room.issue()
