@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 MIN_SECRET_BYTES = 32
 _QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# host:port with a DNS name, an IPv4 address or a bracketed IPv6 address, ASCII digits only in the port.
+_REDIS_ADDR = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
 _REDIS_SCHEMES = (
     "redis",
     "rediss",
@@ -81,8 +83,8 @@ def _redis_url(environ: Mapping[str, str]) -> str | None:
     addr = environ.get("REDIS_ADDR", "").strip()
     if not addr:
         return None
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    match = _REDIS_ADDR.fullmatch(addr)
+    if match is None or not 0 < int(match.group(1)) < 65536:
         raise SettingsError("REDIS_ADDR", f"expected host:port such as localhost:6379, got {addr!r}")
     return f"redis://{addr}"
 
