@@ -106,7 +106,12 @@ class QueueStore:
     async def join(self, count: int = 1) -> IssuedRange:
         """Issue ``count`` consecutive positions in one round trip (two if the queue must be re-seeded)."""
         for _ in range(2):
-            last, window_end = _ints(await self._join(keys=[self.keys.counter, self.keys.window], args=[count]))
+            last, window_end = _ints(
+                await self._join(
+                    keys=[self.keys.counter, self.keys.window],
+                    args=[count, self.seen_last_position, self.seen_window_end],
+                )
+            )
             if last >= 0:
                 self.observe(last, window_end)
                 return IssuedRange(first=last - count + 1, last=last, window_end=window_end)

@@ -25,9 +25,11 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') > window_end then
   redis.call('HSET', KEYS[2], 'window_end', window_end, 'last_slide', now)
   redis.call('HINCRBY', KEYS[2], 'slides', 1)
 end
--- Keep the cadence of the schedule (no drift); after a long gap restart it from now.
+-- Keep the schedule's cadence (no drift) when this slide is on time, give or take a tenth of an
+-- interval; when it is later (a leader handover, a stalled replica) restart the schedule from now, so
+-- two slides are never less than 0.9 interval apart and a backlog is never caught up in a burst.
 local next_due = (due or now) + interval
-if next_due <= now then
+if (now - (due or now)) * 10 > interval then
   next_due = now + interval
 end
 redis.call('HSET', KEYS[2], 'next_due', next_due)
