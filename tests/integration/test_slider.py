@@ -1,0 +1,209 @@
+"""Slider loops with real leases: cadence, one slide per interval whatever the number of sliders, handover."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from redis.asyncio import Redis
+
+from webapp.queue.keys import QueueKeys
+from webapp.queue.leader import Lease, new_instance_id
+from webapp.queue.slider import Slider
+
+from .support import make_store, redis_now_ms, wait_until
+
+INTERVAL = 0.5
+SIZE = 2
+TOLERANCE_MS = 100
+
+
+@dataclass
+class Replica:
+    slider: Slider
+    task: asyncio.Task[None]
+
+
+@dataclass
+class Record:
+    """Every slide seen in the window hash: (Redis ms of the slide, window_end after it, slides counter)."""
+
+    slides: list[tuple[int, int, int]] = field(default_factory=list)
+    jumps: list[int] = field(default_factory=list)
+
+
+class Cluster:
+    """Several replicas' sliders on one Redis, and a sampler that records every slide."""
+
+    def __init__(self, url: str, keys: QueueKeys) -> None:
+        self.url = url
+        self.keys = keys
+        self.clients: list[Redis] = []
+        self.replicas: list[Replica] = []
+        self.record = Record()
+        self._sampler: asyncio.Task[None] | None = None
+
+    def start(self, count: int, lease_ttl: float) -> None:
+        for _ in range(count):
+            client = Redis.from_url(self.url)
+            self.clients.append(client)
+            store = make_store(client, window_size=SIZE, interval=INTERVAL)
+            slider = Slider(store, Lease(client, self.keys.leader, new_instance_id(), lease_ttl))
+            self.replicas.append(Replica(slider, asyncio.create_task(slider.run())))
+
+    async def sample(self, client: Redis) -> None:
+        last_seen = 0
+        while True:
+            raw = await client.hmget(self.keys.window, ["last_slide", "window_end", "slides"])
+            if raw[0] is not None and raw[2] is not None:
+                at, window_end, slides = int(raw[0]), int(raw[1] or 0), int(raw[2])
+                if slides != last_seen:
+                    self.record.jumps.append(slides - last_seen)
+                    self.record.slides.append((at, window_end, slides))
+                    last_seen = slides
+            await asyncio.sleep(0.01)
+
+    def start_sampling(self, client: Redis) -> None:
+        self._sampler = asyncio.create_task(self.sample(client))
+
+    def leaders(self) -> list[Replica]:
+        return [r for r in self.replicas if r.slider.leading and not r.task.done()]
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self.replicas] + ([self._sampler] if self._sampler else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for replica in self.replicas:
+            await replica.slider.stop()
+        for client in self.clients:
+            await client.aclose()
+
+    def gaps_ms(self) -> list[int]:
+        times = [at for at, _, _ in self.record.slides]
+        return [b - a for a, b in itertools.pairwise(times)]
+
+    def assert_one_slide_at_a_time(self) -> None:
+        """Each sample saw the counter move by one, and no two slides came closer than 0.9 interval."""
+        assert set(self.record.jumps) <= {1}, self.record.jumps
+        assert all(gap >= INTERVAL * 900 for gap in self.gaps_ms()), self.gaps_ms()
+        ends = [w for _, w, _ in self.record.slides]
+        assert all(b - a == SIZE for a, b in itertools.pairwise(ends)), ends
+
+
+@pytest.fixture
+async def cluster(redis_url: str, keys: QueueKeys) -> AsyncIterator[Cluster]:
+    running = Cluster(redis_url, keys)
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+async def queue_with_waiting(client: Redis, keys: QueueKeys, waiting: int = 1_000_000) -> None:
+    """Seed the queue (next slide due one interval from now) with ``waiting`` positions issued."""
+    await make_store(client, window_size=SIZE, interval=INTERVAL).join(count=waiting)
+
+
+async def slides_reach(cluster: Cluster, count: int, within: float) -> None:
+    async def reached() -> bool:
+        return len(cluster.record.slides) >= count
+
+    await wait_until(reached, within, what=f"{count} slides")
+
+
+async def test_one_slider_slides_every_interval(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
+    await queue_with_waiting(client, keys)
+    cluster.start_sampling(client)
+    cluster.start(1, lease_ttl=1.5)
+    await slides_reach(cluster, 5, within=5)
+    gaps = cluster.gaps_ms()
+    assert all(abs(gap - INTERVAL * 1000) <= TOLERANCE_MS for gap in gaps), gaps
+    cluster.assert_one_slide_at_a_time()
+
+
+async def test_three_sliders_still_slide_once_per_interval(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
+    await queue_with_waiting(client, keys)
+    started = await redis_now_ms(client)
+    cluster.start_sampling(client)
+    cluster.start(3, lease_ttl=1.5)
+    await slides_reach(cluster, 5, within=5)
+    elapsed = await redis_now_ms(client) - started
+    slides = int(await client.hget(keys.window, "slides") or 0)
+    # The first slide is due one interval after seeding; one more every interval after that.
+    assert elapsed // (INTERVAL * 1000) - 1 <= slides <= elapsed // (INTERVAL * 1000)
+    assert len(cluster.leaders()) == 1
+    cluster.assert_one_slide_at_a_time()
+    gaps = cluster.gaps_ms()
+    assert all(abs(gap - INTERVAL * 1000) <= TOLERANCE_MS for gap in gaps), gaps
+
+
+async def test_a_stopped_leader_hands_over_at_once(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
+    lease_ttl = 0.9
+    await queue_with_waiting(client, keys)
+    cluster.start_sampling(client)
+    cluster.start(3, lease_ttl=lease_ttl)
+    await slides_reach(cluster, 2, within=3)
+    (leader,) = cluster.leaders()
+    leader.task.cancel()
+    await asyncio.gather(leader.task, return_exceptions=True)
+    await leader.slider.stop()  # graceful shutdown releases the lease
+    stopped_at = await redis_now_ms(client)
+    assert await client.exists(keys.leader) == 0
+    before = len(cluster.record.slides)
+    await slides_reach(cluster, before + 2, within=3)
+    first_after = next(at for at, _, _ in cluster.record.slides if at > stopped_at)
+    assert first_after - stopped_at <= lease_ttl * 1000
+    (successor,) = cluster.leaders()
+    assert successor is not leader
+    cluster.assert_one_slide_at_a_time()
+
+
+async def test_a_crashed_leader_is_replaced_within_the_lease_ttl(
+    cluster: Cluster, client: Redis, keys: QueueKeys
+) -> None:
+    lease_ttl = 0.9
+    await queue_with_waiting(client, keys)
+    cluster.start_sampling(client)
+    cluster.start(3, lease_ttl=lease_ttl)
+    await slides_reach(cluster, 2, within=3)
+    (leader,) = cluster.leaders()
+    crashed_id = leader.slider.lease.instance_id
+    leader.task.cancel()  # no release: the lease must run out by itself
+    await asyncio.gather(leader.task, return_exceptions=True)
+    crashed_at = await redis_now_ms(client)
+    assert await client.get(keys.leader) == crashed_id.encode()
+
+    async def taken_over() -> bool:
+        holder = await client.get(keys.leader)
+        return holder is not None and holder != crashed_id.encode()
+
+    # The lease lives at most its TTL after the last renewal; the others ask every TTL/3.
+    took = await wait_until(taken_over, within=lease_ttl * 1.5 + 0.3, what="takeover")
+    assert took <= lease_ttl + lease_ttl / 3 + 0.2
+    before = len(cluster.record.slides)
+    await slides_reach(cluster, before + 2, within=3)
+    first_after = next(at for at, _, _ in cluster.record.slides if at > crashed_at)
+    assert first_after - crashed_at <= (lease_ttl + lease_ttl / 3) * 1000 + INTERVAL * 1000
+    cluster.assert_one_slide_at_a_time()
+
+
+async def test_with_nobody_waiting_the_window_stays(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
+    await queue_with_waiting(client, keys, waiting=SIZE)  # everyone issued is inside the window
+    first_due = int(await client.hget(keys.window, "next_due") or 0)
+    cluster.start(2, lease_ttl=1.5)
+
+    async def three_intervals_passed() -> bool:
+        return int(await client.hget(keys.window, "next_due") or 0) >= first_due + 3 * INTERVAL * 1000
+
+    await wait_until(three_intervals_passed, within=4, what="three scheduled slides")
+    assert int(await client.hget(keys.window, "window_end") or 0) == SIZE
+    assert await client.hget(keys.window, "slides") is None
+
+    await client.incr(keys.counter)  # now one visitor waits beyond the window
+    cluster.start_sampling(client)
+    await slides_reach(cluster, 1, within=2 * INTERVAL + 0.5)
+    assert int(await client.hget(keys.window, "window_end") or 0) == 2 * SIZE
