@@ -68,6 +68,9 @@ class TokenCodec:
     def _decode(self, token: str, audience: str, now: int) -> dict[str, Any]:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenError("token is empty or too long")
+        # A JWT is ASCII; anything else (a lone surrogate would even break PyJWT's UTF-8 encoding) is refused here.
+        if not token.isascii():
+            raise TokenError("token is not ASCII")
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != ALGORITHM:
