@@ -1,0 +1,1 @@
+"""Benchmarks: load-generated measurements of the real app (never timed tests)."""

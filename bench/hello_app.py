@@ -1,0 +1,28 @@
+"""The real app with one extra route, ``GET /bench/hello``: the framework's floor, served side by side.
+
+Benchmarks only (``uvicorn bench.hello_app:create_app --factory``): the hello route goes through the
+same process, middleware and plugins as our routes, so ``status ÷ hello`` isolates what our handler costs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar, get
+
+from webapp.app import create_app as create_real_app
+from webapp.settings import Settings
+
+HELLO_PATH = "/bench/hello"
+
+
+@get(HELLO_PATH, include_in_schema=False)
+async def hello() -> dict[str, str]:
+    """The smallest JSON answer the framework can give."""
+    return {"hello": "world"}
+
+
+def create_app() -> Litestar:
+    app = create_real_app(Settings.from_env(os.environ))
+    app.register(hello)
+    return app

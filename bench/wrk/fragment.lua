@@ -1,0 +1,18 @@
+-- GET /room/status as htmx polls it: "HX-Request: true" and the ticket in the sq_ticket cookie.
+-- wrk args: the path of a file holding one ticket per line.
+local tickets = {}
+local next_ticket = 0
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then tickets[#tickets + 1] = line end
+  end
+end
+
+function request()
+  next_ticket = next_ticket % #tickets + 1
+  return wrk.format("GET", "/room/status", {
+    ["HX-Request"] = "true",
+    ["Cookie"] = "sq_ticket=" .. tickets[next_ticket],
+  })
+end
