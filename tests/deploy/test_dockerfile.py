@@ -17,8 +17,10 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 import pytest
+import redis
 import yaml  # type: ignore[import-untyped]
 
+from webapp.queue.keys import queue_keys
 from webapp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,15 +254,27 @@ def test_entry_point_serves_and_stops_gracefully_on_sigterm(redis_url: str, tmp_
         assert joined.status_code in (200, 201)
         assert joined.json()["token"]
         assert run_healthcheck(port) == 0
-        process.send_signal(signal.SIGTERM)
-        returncode = process.wait(timeout=15)
+        lease = queue_keys(env["QUEUE_NAME"]).leader
+        with redis.Redis.from_url(redis_url) as client:
+            assert client.exists(lease) == 1
+            # The lease was renewed at most a third of its TTL ago: gone sooner, it was released, not expired.
+            expires_at = time.monotonic() + float(Settings.lease_ttl) * 2 / 3
+            process.send_signal(signal.SIGTERM)
+            try:
+                returncode = process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running 15 s after SIGTERM:\n{log.read_text()[-3000:]}")
+            released_in_time = client.exists(lease) == 0 and time.monotonic() < expires_at
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     output = log.read_text()
     assert "Application shutdown complete" in output, output[-3000:]
-    assert "leadership released" in output, output[-3000:]
+    assert released_in_time, f"the leader lease was not released on SIGTERM:\n{output[-3000:]}"
     # After its graceful shutdown uvicorn re-raises the SIGTERM it caught. As PID 1 in a container the
-    # default action is ignored and main() returns 0; run directly, the re-raise may end the process.
+    # default action is ignored and main() returns 0. Run directly, the re-raise ends the process at
+    # once, and log records still queued in Litestar's logging thread may be lost with it.
     assert returncode in (0, -signal.SIGTERM), output[-3000:]
+    if returncode == 0:
+        assert "leadership released" in output, output[-3000:]
