@@ -32,7 +32,6 @@ from bench.measure import (
     python_load,
     route_requests,
     run_wrk,
-    used_memory,
     wrk_available,
 )
 from bench.servers import AppServer, RedisServer, run_directory
@@ -57,6 +56,7 @@ APP_ENV = {
 class RouteTotals:
     runs: list[LoadResult] = field(default_factory=list)
     redis: CommandCount = field(default_factory=lambda: CommandCount(0, 0))
+    raw_commands: int = 0
 
     @property
     def requests(self) -> int:
@@ -164,6 +164,7 @@ def bench_config(
                         round(idle_rate[0] * result.seconds), round(idle_rate[1] * result.seconds)
                     )
                     totals[route].runs.append(result)
+                    totals[route].raw_commands += used.commands
                     totals[route].redis = CommandCount(
                         totals[route].redis.commands + used.commands - background.commands,
                         totals[route].redis.scripts + used.scripts - background.scripts,
@@ -183,21 +184,33 @@ def bench_config(
 
 
 def memory_per_visitor(app: AppServer, client: redis.Redis, joins: int) -> dict[str, str]:
-    before = used_memory(client)
+    """Redis memory before/after ``joins`` waiting joins, once the app's connection pool is warm.
+
+    Every Redis connection the app opens costs Redis its client buffers (~20 KB): a warm-up burst at
+    the same concurrency opens them first, so the difference is what the waiting visitors cost.
+    """
+    asyncio.run(join_many(app.base_url, max(64, joins // 20), 64, keep=False))
+    before = client.info("memory")
+    clients_before = int(client.info("clients")["connected_clients"])
     keys_before = int(client.dbsize())
     started = time.perf_counter()
     asyncio.run(join_many(app.base_url, joins, 64, keep=False))
     elapsed = time.perf_counter() - started
-    after = used_memory(client)
+    after = client.info("memory")
+    clients_after = int(client.info("clients")["connected_clients"])
     keys_after = int(client.dbsize())
-    per_visitor = (after - before) / joins
-    print(f"  memory: {joins} joins in {elapsed:.1f} s, used_memory {before} -> {after} B", flush=True)
+    growth = int(after["used_memory"]) - int(before["used_memory"])
+    dataset = int(after["used_memory_dataset"]) - int(before["used_memory_dataset"])
+    print(f"  memory: {joins} joins in {elapsed:.1f} s, used_memory grew {growth} B", flush=True)
     return {
-        "memory_before": str(before),
-        "memory_after": str(after),
+        "memory_before": str(before["used_memory"]),
+        "memory_after": str(after["used_memory"]),
         "memory_joins": str(joins),
-        "memory_per_visitor": f"{per_visitor:.2f}",
-        "memory_keys": f"{keys_before} -> {keys_after}",
+        "memory_per_visitor": f"{growth / joins:.2f}",
+        "memory_detail": (
+            f"keys {keys_before} -> {keys_after}, used_memory_dataset {dataset:+d} B, "
+            f"Redis clients {clients_before} -> {clients_after}"
+        ),
     }
 
 
@@ -225,7 +238,7 @@ def page_weight(base_url: str) -> dict[str, str]:
 def print_table(results: list[ConfigResult], extras: dict[str, str], args: argparse.Namespace) -> None:
     header = (
         f"{'workers':>7}  {'route':<18} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'÷hello':>7} "
-        f"{'redis cmds/req':>14} {'scripts/req':>11} {'non-2xx':>7}"
+        f"{'redis cmds/req':>14} {'(raw)':>7} {'scripts/req':>11} {'non-2xx':>7}"
     )
     print()
     generator = "wrk -t1" if wrk_available() and not args.python_load else "python asyncio generator"
@@ -243,21 +256,22 @@ def print_table(results: list[ConfigResult], extras: dict[str, str], args: argpa
             bad = sum(r.bad + r.socket_errors for r in totals.runs)
             print(
                 f"{config.workers:>7}  {LABELS[route]:<18} {totals.rate:>8.0f} {totals.mean('p50_ms'):>7.2f} "
-                f"{totals.mean('p99_ms'):>7.2f} {ratio:>7.2f} {totals.redis.commands / served:>14.4f} "
+                f"{totals.mean('p99_ms'):>7.2f} {ratio:>7.2f} "
+                f"{totals.redis.commands / served:>14.4f} {totals.raw_commands / served:>7.4f} "
                 f"{totals.redis.scripts / served:>11.4f} {bad:>7}"
             )
         for route in config.skipped:
             print(f"{config.workers:>7}  {LABELS[route]:<18} skipped (404)")
         print(
             f"{'':>7}  idle background: {config.idle_per_second[0]:.1f} Redis commands/s "
-            f"({config.idle_per_second[1]:.1f} scripts/s), subtracted above"
+            f"({config.idle_per_second[1]:.1f} scripts/s), subtracted above; (raw) = before subtraction"
         )
     print()
     if "memory_per_visitor" in extras:
         print(
             f"Redis used_memory: {extras['memory_before']} B -> {extras['memory_after']} B after "
             f"{extras['memory_joins']} waiting joins = {extras['memory_per_visitor']} B per waiting visitor "
-            f"(keys {extras['memory_keys']})"
+            f"({extras['memory_detail']})"
         )
     if "page_gzip_total" in extras:
         total = int(extras["page_gzip_total"])
