@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import MutableMapping
 
@@ -46,6 +47,9 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
         "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host,  # noqa: S104
         settings.port,
     )
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with this handler
+    # in place that returns here instead of killing us (exit 0, embedded server stopped, logs flushed).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         uvicorn.run(
             "webapp.app:create_app",

@@ -110,7 +110,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Bounded: shutdown must finish well inside Kubernetes' grace period whatever happens.
+            # (asyncio.wait, not gather: gather was seen never to return under anyio's lifespan.)
+            await asyncio.wait(tasks, timeout=2)
             await slider.stop()
             await redis.aclose()
 

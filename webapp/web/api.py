@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotAuthorizedException
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from webapp.room import TicketStatus, WaitingRoom
+from webapp.room import TicketStatus
 from webapp.tokens import Ticket, TokenError
-from webapp.web.ratelimit import JoinRateLimit, client_address, join_limited
+from webapp.web.deps import JoinLimit, Room
+from webapp.web.ratelimit import client_address, join_limited
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
 
@@ -62,7 +63,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def _ticket(room: WaitingRoom, token: str | None) -> Ticket:
+def _ticket(room: Room, token: str | None) -> Ticket:
     if token is None:
         raise NotAuthorizedException(detail="missing bearer token", headers=_CHALLENGE)
     try:
@@ -71,12 +72,12 @@ def _ticket(room: WaitingRoom, token: str | None) -> Ticket:
         raise NotAuthorizedException(detail=f"invalid ticket: {exc}", headers=_CHALLENGE) from None
 
 
-Authorization = Annotated[str | None, Parameter(header="Authorization", required=False)]
+Authorization = Annotated[str | None, HeaderParameter(name="Authorization", required=False)]
 
 
 @post("/join", summary="Take a place in the queue", tags=["queue"], exclude_from_csrf=True)
 async def join(
-    request: Request[Any, Any, State], room: WaitingRoom, join_limit: JoinRateLimit, authorization: Authorization = None
+    request: Request[Any, Any, State], room: Room, join_limit: JoinLimit, authorization: Authorization = None
 ) -> Response[JoinBody]:
     """Issue a ticket; a client that presents a valid ticket of this queue gets it back unchanged."""
     presented: str | None = None
@@ -97,7 +98,7 @@ async def join(
 
 
 @get("/status", summary="Where a ticket stands", tags=["queue"])
-async def status(room: WaitingRoom, authorization: Authorization = None) -> StatusBody:
+async def status(room: Room, authorization: Authorization = None) -> StatusBody:
     """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window."""
     ticket = _ticket(room, bearer_token(authorization))
     return StatusBody.of(room.status(ticket))

@@ -30,6 +30,7 @@ from webapp.web.cookies import (
     read_cookie,
     ticket_cookie,
 )
+from webapp.web.deps import JoinLimit, Room
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
 from webapp.web.ratelimit import JoinRateLimit, client_address, join_limited
@@ -98,7 +99,7 @@ def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: st
 
 
 @get("/", name="room", include_in_schema=False)
-async def room_page(request: HTMXRequest, room: WaitingRoom, m: FromQuery[str | None] = None) -> Response[Any]:
+async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] = None) -> Response[Any]:
     """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
@@ -111,7 +112,7 @@ async def room_page(request: HTMXRequest, room: WaitingRoom, m: FromQuery[str | 
 
 
 @get("/room/status", name="room-status", include_in_schema=False)
-async def room_status(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+async def room_status(request: HTMXRequest, room: Room) -> Response[Any]:
     """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page itself."""
     if not request.htmx:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
@@ -145,13 +146,13 @@ async def _issue(
 
 
 @post("/room/join", name="room-join", guards=[same_origin], include_in_schema=False)
-async def room_join(request: HTMXRequest, room: WaitingRoom, join_limit: JoinRateLimit) -> Response[Any]:
+async def room_join(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
     """Place the visitor in the queue; a visitor who already holds a valid ticket keeps it."""
     return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
 
 
 @post("/room/rejoin", name="room-rejoin", guards=[same_origin], include_in_schema=False)
-async def room_rejoin(request: HTMXRequest, room: WaitingRoom, join_limit: JoinRateLimit) -> Response[Any]:
+async def room_rejoin(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
     """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
     state, _ = _state_of(room, _ticket_of(request, room))
     if state == "expired":
@@ -173,7 +174,7 @@ def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:
 
 
 @get("/checkout", name="checkout", include_in_schema=False)
-async def checkout(request: HTMXRequest, room: WaitingRoom) -> Response[Any]:
+async def checkout(request: HTMXRequest, room: Room) -> Response[Any]:
     """The protected sale page: open with a valid pass, or by exchanging an active ticket for one."""
     access = _pass_of(request, room)
     if access is not None:
@@ -203,7 +204,7 @@ class PurchaseForm:
 @post("/checkout/buy", name="checkout-buy", guards=[same_origin], include_in_schema=False)
 async def buy(
     request: HTMXRequest,
-    room: WaitingRoom,
+    room: Room,
     data: Annotated[PurchaseForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
     """Complete the demo purchase for a visitor holding a valid pass."""

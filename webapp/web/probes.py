@@ -6,7 +6,7 @@ from litestar import MediaType, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 
-from webapp.room import WaitingRoom
+from webapp.web.deps import Room
 
 
 @get("/livez", media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
@@ -15,7 +15,7 @@ def livez() -> str:
 
 
 @get("/readyz", media_type=MediaType.TEXT)
-async def readyz(room: WaitingRoom) -> Response[str]:
+async def readyz(room: Room) -> Response[str]:
     try:
         await room.store.ping()
     except RedisError:
