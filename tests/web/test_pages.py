@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import redis
+from web_helpers import ClientFactory, csrf_of, make_client  # noqa: F401 - make_client is a fixture
 
-from tests.web.conftest import ClientFactory, csrf_of
 from webapp.queue.keys import queue_keys
 
 HTMX = {"HX-Request": "true"}

@@ -1,4 +1,4 @@
-"""An app on the session's Redis, built per test with the settings the test needs."""
+"""Helpers shared by the tests of the HTTP surface."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def settings_for(redis_url: str, **env: str) -> Settings:
     return Settings.from_env({**base, **env})
 
 
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
+    assert found, "page carries no CSRF token"
+    return found.group(1)
+
+
 @pytest.fixture
 def make_client(redis_url: str) -> Iterator[ClientFactory]:
     """Start an app (lifespan included) with extra environment; all are closed after the test."""
@@ -37,9 +43,3 @@ def make_client(redis_url: str) -> Iterator[ClientFactory]:
     yield make
     for client in opened:
         client.__exit__(None, None, None)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
-    assert found, "page carries no CSRF token"
-    return found.group(1)
