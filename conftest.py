@@ -7,13 +7,17 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from litestar import Litestar
+from litestar.testing import TestClient
 
+from webapp.app import create_app
 from webapp.embedded import find_server_binary
+from webapp.settings import Settings
 
 
 def free_port() -> int:
@@ -41,7 +45,7 @@ class RedisServer:
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(self.directory), "--logfile", str(self.directory / "server.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -80,10 +84,30 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
     """A flushed database on the session's server (restarted first if a test stopped it)."""
     if redis_server.process is None:
         redis_server.start()
     with redis_server.client() as client:
         client.flushall()
-    yield redis_server.url
+    return redis_server.url
+
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture
+def make_client(redis_url: str) -> Iterator[Callable[..., TestClient[Litestar]]]:
+    """Start apps (lifespan included) on the flushed Redis with extra environment; closed after the test."""
+    opened: list[TestClient[Litestar]] = []
+
+    def make(**env: str) -> TestClient[Litestar]:
+        base = {"REDIS_URL": redis_url, "JWT_SECRET": TEST_SECRET, "WINDOW_SIZE": "1", "WINDOW_INTERVAL": "3600"}
+        client = TestClient(create_app(Settings.from_env({**base, **env})), base_url="http://room.test")
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from web_helpers import ClientFactory, csrf_of, make_client  # noqa: F401 - make_client is a fixture
+from web_helpers import ClientFactory, csrf_of
 
 from webapp.queue.keys import queue_keys
 
