@@ -30,7 +30,17 @@ from bench.servers import AppServer, RedisServer, run_directory
 
 
 class Visitor:
-    __slots__ = ("estimate", "first_active", "joined_at", "last_waiting", "missed", "polls", "position", "token")
+    __slots__ = (
+        "active_window_end",
+        "estimate",
+        "first_active",
+        "joined_at",
+        "last_waiting",
+        "missed",
+        "polls",
+        "position",
+        "token",
+    )
 
     def __init__(self, token: str, position: int, estimate: float, joined_at: float) -> None:
         self.token = token
@@ -38,6 +48,7 @@ class Visitor:
         self.estimate = estimate
         self.joined_at = joined_at
         self.first_active: float | None = None
+        self.active_window_end = 0
         self.last_waiting: float | None = None
         self.missed = False
         self.polls = 0
@@ -173,6 +184,7 @@ class Simulation:
             return
         if status == "active":
             visitor.first_active = now
+            visitor.active_window_end = window_end
         else:
             visitor.missed = True
         self.resolve()
@@ -206,15 +218,15 @@ def fifo_violations(visitors: list[Visitor], tolerance: float) -> int:
 
 
 def slide_order_inversions(visitors: list[Visitor]) -> int:
-    """Positions first seen active in a later slide group than some higher position (poll lag shows here)."""
-    active = sorted((v for v in visitors if v.first_active is not None), key=lambda v: v.position)
+    """Positions first seen active in a later slide (window_end) than some higher position: poll lag."""
     inversions = 0
-    latest_before = -math.inf
-    for visitor in active:
-        assert visitor.first_active is not None
-        if visitor.first_active < latest_before:
+    earliest_slide_above = math.inf
+    for visitor in sorted(visitors, key=lambda v: v.position, reverse=True):
+        if visitor.first_active is None or visitor.active_window_end == 0:
+            continue
+        if visitor.active_window_end > earliest_slide_above:
             inversions += 1
-        latest_before = max(latest_before, visitor.first_active)
+        earliest_slide_above = min(earliest_slide_above, visitor.active_window_end)
     return inversions
 
 
