@@ -29,7 +29,7 @@ from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
-from webapp.redis_client import connect
+from webapp.redis_client import RedisClient, connect
 from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
@@ -74,6 +74,20 @@ def _template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     )
 
 
+def build_room(
+    settings: Settings, redis: RedisClient, clock: Callable[[], float] = time.time
+) -> tuple[WaitingRoom, Slider]:
+    """Wire one replica's queue: store, window watcher, waiting room, and the slider that may lead."""
+    keys = queue_keys(settings.queue_name)
+    store = QueueStore(redis, keys, settings.window_size, settings.window_interval)
+    watcher = WindowWatcher(
+        store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
+    )
+    slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
+    codec = TokenCodec(settings.jwt_secret, settings.queue_name)
+    return WaitingRoom(settings, codec, store, watcher, clock), slider
+
+
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Litestar:
     """Build the application; settings default to the process environment (for ``uvicorn --factory``)."""
     if settings is None:
@@ -90,16 +104,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = connect(redis_url, settings.redis_timeout)
-        keys = queue_keys(settings.queue_name)
-        store = QueueStore(redis, keys, settings.window_size, settings.window_interval)
-        watcher = WindowWatcher(
-            store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
-        )
-        slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
-        app.state.join_limit = JoinRateLimit(redis, redis_url, keys, settings.join_rate_limit)
-        app.state.room = WaitingRoom(
-            settings, TokenCodec(settings.jwt_secret, settings.queue_name), store, watcher, clock
-        )
+        room, slider = build_room(settings, redis, clock)
+        watcher = room.watcher
+        app.state.join_limit = JoinRateLimit(redis, redis_url, room.store.keys, settings.join_rate_limit)
+        app.state.room = room
         try:
             await watcher.refresh_once()
         except RedisError as exc:

@@ -118,8 +118,8 @@ class WaitingRoom:
         """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
         issued = await self.batcher.join()
         now = self.now()
-        token = self.codec.issue_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
-        return Joined(token, self.codec.read_ticket(token, now), created=True)
+        token, ticket = self.codec.mint_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
+        return Joined(token, ticket, created=True)
 
     def status(self, ticket: Ticket) -> TicketStatus:
         view = self.watcher.view()
@@ -146,14 +146,17 @@ class WaitingRoom:
             reconnecting=view.stale,
         )
 
+    async def ticket_used(self, ticket: Ticket) -> bool:
+        """Whether this ticket has already been exchanged for a pass (one Redis read)."""
+        return await self.store.admission_claimed(ticket.ticket_id)
+
     async def admit(self, ticket: Ticket) -> AdmitResult:
         """Exchange an active ticket for an access pass, at most once per ticket."""
         now = self.now()
         status = self.status(ticket)
         if status.status is not Status.ACTIVE or status.reconnecting:
             return AdmitResult(Admission.NOT_ACTIVE, status)
-        pass_token = self.codec.issue_pass(ticket, now, self.settings.session_duration)
-        pass_id = self.codec.read_pass(pass_token, now).pass_id
-        if not await self.store.claim_admission(ticket.ticket_id, pass_id, self.settings.session_duration):
+        pass_token, access = self.codec.mint_pass(ticket, now, self.settings.session_duration)
+        if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, self.settings.session_duration):
             return AdmitResult(Admission.ALREADY_USED, status)
         return AdmitResult(Admission.ADMITTED, status, pass_token)

@@ -51,7 +51,9 @@ class TokenCodec:
         self._secret = secret
         self.queue = queue
 
-    def _encode(self, audience: str, position: int, now: int, ttl: float, extra: dict[str, Any]) -> str:
+    def _encode(
+        self, audience: str, position: int, now: int, ttl: float, extra: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         claims = {
             "iss": ISSUER,
             "aud": audience,
@@ -63,7 +65,7 @@ class TokenCodec:
             "exp": now + max(1, int(ttl)),
             **extra,
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), claims
 
     def _decode(self, token: str, audience: str, now: int) -> dict[str, Any]:
         if not token or len(token) > MAX_TOKEN_LENGTH:
@@ -94,6 +96,8 @@ class TokenCodec:
             raise TokenError("token has expired")
         if claims["nbf"] - LEEWAY_SECONDS > now or claims["iat"] - LEEWAY_SECONDS > now:
             raise TokenError("token is not valid yet")
+        if not isinstance(claims["aud"], str):
+            raise TokenError("audience must be a single value")
         if claims["q"] != self.queue:
             raise TokenError("token belongs to another queue")
         sub = claims["sub"]
@@ -104,7 +108,12 @@ class TokenCodec:
         return claims
 
     def issue_ticket(self, position: int, window_end: int, now: int, ttl: float) -> str:
-        return self._encode(TICKET, position, now, ttl, {"w0": window_end})
+        return self.mint_ticket(position, window_end, now, ttl)[0]
+
+    def mint_ticket(self, position: int, window_end: int, now: int, ttl: float) -> tuple[str, Ticket]:
+        """A new ticket and what it says, without decoding what was just signed."""
+        token, claims = self._encode(TICKET, position, now, ttl, {"w0": window_end})
+        return token, Ticket(position, claims["jti"], now, claims["exp"], window_end)
 
     def read_ticket(self, token: str, now: int) -> Ticket:
         claims = self._decode(token, TICKET, now)
@@ -114,7 +123,11 @@ class TokenCodec:
         return Ticket(int(claims["sub"]), claims["jti"], claims["iat"], claims["exp"], w0)
 
     def issue_pass(self, ticket: Ticket, now: int, ttl: float) -> str:
-        return self._encode(PASS, ticket.position, now, ttl, {"tid": ticket.ticket_id})
+        return self.mint_pass(ticket, now, ttl)[0]
+
+    def mint_pass(self, ticket: Ticket, now: int, ttl: float) -> tuple[str, AccessPass]:
+        token, claims = self._encode(PASS, ticket.position, now, ttl, {"tid": ticket.ticket_id})
+        return token, AccessPass(ticket.position, claims["jti"], ticket.ticket_id, now, claims["exp"])
 
     def read_pass(self, token: str, now: int) -> AccessPass:
         claims = self._decode(token, PASS, now)

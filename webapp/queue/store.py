@@ -144,5 +144,8 @@ class QueueStore:
         )
         return bool(claimed)
 
+    async def admission_claimed(self, ticket_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.claim(ticket_id)))
+
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

@@ -64,7 +64,7 @@ def _pass_of(request: Request[Any, Any, State], room: WaitingRoom) -> AccessPass
 
 
 def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
-    """Everything ``_status.html`` renders; ``state`` is join | waiting | expired | reconnecting."""
+    """Everything ``_status.html`` renders; ``state`` is join | waiting | expired | used | reconnecting."""
     poll = room.settings.window_interval / 2 if status is None else status.poll_after
     return {
         "state": state,
@@ -103,8 +103,10 @@ async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] =
     """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
-    if state == "active":
-        return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
+    if state == "active" and ticket is not None:
+        if not await room.ticket_used(ticket):
+            return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
+        state, m = "used", "used"
     response = _page(room, state, status, m)
     if ticket is None and read_cookie(request, TICKET_COOKIE) is not None:
         response.cookies.append(expired_cookie(TICKET_COOKIE))
