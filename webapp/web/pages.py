@@ -98,7 +98,7 @@ def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: st
     return Template("room.html", context=context, status_code=code, headers=headers)
 
 
-@get("/", name="room", include_in_schema=False)
+@get("/", name="room", tags=["pages"])
 async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] = None) -> Response[Any]:
     """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
     ticket = _ticket_of(request, room)
@@ -113,7 +113,7 @@ async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] =
     return response
 
 
-@get("/room/status", name="room-status", include_in_schema=False)
+@get("/room/status", name="room-status", tags=["pages"])
 async def room_status(request: HTMXRequest, room: Room) -> Response[Any]:
     """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page itself."""
     if not request.htmx:
@@ -147,13 +147,13 @@ async def _issue(
     return response
 
 
-@post("/room/join", name="room-join", guards=[same_origin], include_in_schema=False)
+@post("/room/join", name="room-join", guards=[same_origin], tags=["pages"])
 async def room_join(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
     """Place the visitor in the queue; a visitor who already holds a valid ticket keeps it."""
     return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
 
 
-@post("/room/rejoin", name="room-rejoin", guards=[same_origin], include_in_schema=False)
+@post("/room/rejoin", name="room-rejoin", guards=[same_origin], tags=["pages"])
 async def room_rejoin(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
     """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
     state, _ = _state_of(room, _ticket_of(request, room))
@@ -175,7 +175,7 @@ def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:
     )
 
 
-@get("/checkout", name="checkout", include_in_schema=False)
+@get("/checkout", name="checkout", tags=["pages"])
 async def checkout(request: HTMXRequest, room: Room) -> Response[Any]:
     """The protected sale page: open with a valid pass, or by exchanging an active ticket for one."""
     access = _pass_of(request, room)
@@ -203,7 +203,7 @@ class PurchaseForm:
     quantity: str = "1"
 
 
-@post("/checkout/buy", name="checkout-buy", guards=[same_origin], include_in_schema=False)
+@post("/checkout/buy", name="checkout-buy", guards=[same_origin], tags=["pages"])
 async def buy(
     request: HTMXRequest,
     room: Room,
