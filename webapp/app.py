@@ -53,6 +53,9 @@ def _join_limit(state: State) -> JoinRateLimit:
     return limit
 
 
+CSRF_EXEMPT_PATHS = ["^/join$", "^/status$", "^/livez$", "^/readyz$", "^/schema", "^/static/", "^/vendor/"]
+
+
 def project_root() -> Path:
     """Where templates/, static/ and node_modules/ live: beside the package, else the working directory."""
     beside = Path(__file__).resolve().parent.parent
@@ -158,6 +161,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             cookie_secure=settings.cookie_secure is True,
             cookie_samesite="lax",
             header_name="x-csrftoken",
+            # The JSON API sets no cookie, so a forged cross-site POST /join gains nothing; API clients have
+            # no CSRF token to send. Probes, the API and assets skip the per-request token cookie too.
+            exclude=CSRF_EXEMPT_PATHS,
         ),
         exception_handlers={
             RedisError: unavailable,

@@ -191,3 +191,16 @@ def test_unknown_page_is_a_product_404(make_client: ClientFactory) -> None:
     api = client.get("/nope")
     assert api.status_code == 404
     assert api.json()["status_code"] == 404
+
+
+def test_api_and_probes_set_no_cookies_but_pages_do(make_client: ClientFactory) -> None:
+    client = make_client()
+    token = client.post("/join").json()["token"]
+    for response in (
+        client.get("/status", headers={"Authorization": f"Bearer {token}"}),
+        client.get("/livez"),
+        client.get("/readyz"),
+        client.get("/vendor/htmx.min.js"),
+    ):
+        assert "set-cookie" not in response.headers, response.url
+    assert "sq_csrf=" in client.get("/", headers=HTML).headers["set-cookie"]

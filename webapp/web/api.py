@@ -75,7 +75,7 @@ def _ticket(room: Room, token: str | None) -> Ticket:
 Authorization = Annotated[str | None, HeaderParameter(name="Authorization", required=False)]
 
 
-@post("/join", summary="Take a place in the queue", tags=["queue"], exclude_from_csrf=True)
+@post("/join", summary="Take a place in the queue", tags=["queue"])
 async def join(
     request: Request[Any, Any, State], room: Room, join_limit: JoinLimit, authorization: Authorization = None
 ) -> Response[JoinBody]:
