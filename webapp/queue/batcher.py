@@ -1,8 +1,8 @@
 """Coalesced joins: concurrent joins on one replica share a single ``INCRBY`` round trip.
 
-Group commit without a timer: the first join goes to Redis at once; joins that arrive while that
-round trip is in flight wait for it and then go together, as one ``INCRBY n``, splitting the range
-in arrival order. Positions stay unique and contiguous, and nobody waits longer than one extra
+Group commit without a timer: joins arriving in the same event-loop turn go to Redis together at
+once; joins that arrive while that round trip is in flight wait for it and then go together, as one
+``INCRBY n``, splitting the range in arrival order. Positions stay unique and contiguous, and nobody waits longer than one extra
 round trip.
 """
 

@@ -20,6 +20,16 @@ def duration(seconds: float) -> str:
     return f"about {hours} h {rest} min" if rest else f"about {hours} h"
 
 
+def every(seconds: float) -> str:
+    """The slide pace in a sentence: "every 30 seconds", "every 2 minutes", "every second"."""
+    if seconds == 1:
+        return "every second"
+    if seconds < 60:
+        return f"every {seconds:g} seconds"
+    minutes = seconds / 60
+    return "every minute" if minutes == 1 else f"every {minutes:g} minutes"
+
+
 def countdown(seconds: int) -> str:
     """``m:ss`` for the checkout hold."""
     minutes, secs = divmod(max(0, int(seconds)), 60)
@@ -34,4 +44,4 @@ def clock_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%H:%M:%S UTC")
 
 
-FILTERS = {"duration": duration, "countdown": countdown, "iso_time": iso_time, "clock_time": clock_time}
+FILTERS = {"duration": duration, "every": every, "countdown": countdown, "iso_time": iso_time, "clock_time": clock_time}
