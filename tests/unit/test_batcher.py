@@ -17,9 +17,11 @@ class Counter:
         self.last = 0
         self.calls: list[int] = []
         self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
 
     async def join_many(self, count: int) -> IssuedRange:
         self.calls.append(count)
+        self.entered.set()
         await self.gate.wait()
         first, self.last = self.last + 1, self.last + count
         return IssuedRange(first, self.last, window_end=10)
@@ -29,8 +31,7 @@ async def test_callers_waiting_on_one_round_trip_share_the_next() -> None:
     counter = Counter()
     batcher = JoinBatcher(counter.join_many)
     early = [asyncio.create_task(batcher.join()) for _ in range(10)]
-    while not counter.calls:  # the first round trip is now in flight, held at the gate
-        await asyncio.sleep(0)
+    await counter.entered.wait()  # the first round trip is now in flight, held at the gate
     late = [asyncio.create_task(batcher.join()) for _ in range(90)]
     await asyncio.sleep(0)
     counter.gate.set()
