@@ -7,7 +7,13 @@
     var poller = event.detail && event.detail.elt;
     if (!poller || !poller.classList || !poller.classList.contains("poller")) return;
     var region = document.getElementById("queue-status");
-    if (region) region.classList.add("status--offline");
+    if (region && !region.classList.contains("status--offline")) {
+      region.classList.add("status--offline");
+      var note = document.createElement("p");
+      note.className = "visually-hidden offline-note";
+      note.textContent = "Reconnecting… your place is safe, this page keeps trying.";
+      region.appendChild(note);  // inside the live region, so assistive technology announces it
+    }
     if (window.htmx) window.htmx.trigger(poller, "sq:retry");
   }
   document.addEventListener("htmx:sendError", onPollFailure);

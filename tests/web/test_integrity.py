@@ -56,7 +56,9 @@ def test_a_used_ticket_tells_the_visitor_why(make_client: ClientFactory) -> None
     crowd.cookies.set("sq_ticket", token)
     page = crowd.get("/checkout")
     assert page.url.path == "/"
+    assert 'data-testid="queue-used"' in page.text
     assert "already been used" in page.text
+    assert 'class="poller"' not in page.text
 
 
 def test_join_rate_limit_answers_429_with_retry_after(make_client: ClientFactory, redis_url: str) -> None:

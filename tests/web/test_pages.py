@@ -26,6 +26,7 @@ def test_get_never_takes_a_place(make_client: ClientFactory, redis_url: str) -> 
         assert 'aria-live="polite"' in page.text
     assert counter(redis_url) == 0
     assert "sq_ticket" not in client.cookies
+    assert "every hour, the next person" in page.text.lower()
 
 
 def test_join_sets_a_locked_down_ticket_cookie(make_client: ClientFactory) -> None:

@@ -26,8 +26,11 @@ def every(seconds: float) -> str:
         return "every second"
     if seconds < 60:
         return f"every {seconds:g} seconds"
-    minutes = seconds / 60
-    return "every minute" if minutes == 1 else f"every {minutes:g} minutes"
+    if seconds < 3600:
+        minutes = seconds / 60
+        return "every minute" if minutes == 1 else f"every {minutes:g} minutes"
+    hours = seconds / 3600
+    return "every hour" if hours == 1 else f"every {hours:g} hours"
 
 
 def countdown(seconds: int) -> str:
