@@ -25,8 +25,9 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 RedisClient: TypeAlias = Redis | RedisCluster
 
@@ -165,6 +166,31 @@ def _no_retry() -> Retry:
     return Retry(NoBackoff(), retries=0)
 
 
+class _Sentinels(Sentinel):
+    """redis-py's Sentinel, with a master lookup that is safe when several run at once.
+
+    redis-py moves the sentinel that answered to the front of its list by *index*, after an await;
+    concurrent lookups (every request reconnecting after a failover) interleave those swaps, so one
+    sentinel ends up listed twice and another is dropped for good (and its connections leak). Seen in
+    tests/ha/test_sentinel.py with four concurrent joiners. Here the list is rebuilt by identity.
+    """
+
+    async def discover_master(self, service_name: str) -> Address:
+        errors = []
+        for sentinel in tuple(self.sentinels):
+            try:
+                masters = await sentinel.sentinel_masters()
+            except (ConnectionError, TimeoutError) as exc:
+                errors.append(f"{sentinel} - {exc!r}")
+                continue
+            state = masters.get(service_name) if isinstance(masters, dict) else None
+            if state and self.check_master_state(state, service_name):
+                self.sentinels = [sentinel, *(other for other in self.sentinels if other is not sentinel)]
+                return state["ip"], int(state["port"])
+        detail = f" : {', '.join(errors)}" if errors else ""
+        raise MasterNotFoundError(f"No master found for {service_name!r}{detail}")
+
+
 class SentinelMaster(Redis):
     """The current master of a Sentinel service; closing it also closes the connections to the sentinels."""
 
@@ -189,7 +215,7 @@ def _sentinel_client(target: SentinelTarget, timeout: float) -> SentinelMaster:
     }
     if target.ssl:
         sentinel_kwargs["ssl"] = True
-    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = _Sentinels(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
     master_kwargs: dict[str, Any] = {
         "db": target.db,
         "username": target.username,
