@@ -101,6 +101,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             "REDIS_URL",
             "no Redis configured: set REDIS_URL or REDIS_ADDR (python -m webapp starts one for development)",
         )
+    if settings.secret_generated:
+        log.warning(
+            "JWT_SECRET is unset: this process signs with a secret of its own, so other workers and replicas "
+            "refuse its tickets; set JWT_SECRET (python -m webapp shares one generated secret with its workers)"
+        )
     if settings.cliff_edge:
         log.warning("ACTIVE_WINDOW_COUNT is 1: a visitor may turn active and expire on the same slide (the cliff edge)")
 

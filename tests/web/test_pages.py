@@ -205,3 +205,13 @@ def test_api_and_probes_set_no_cookies_but_pages_do(make_client: ClientFactory) 
     ):
         assert "set-cookie" not in response.headers, response.url
     assert "sq_csrf=" in client.get("/", headers=HTML).headers["set-cookie"]
+
+
+def test_an_admitted_buyer_reopening_the_room_goes_back_to_checkout(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="5")
+    token = csrf_of(client.get("/", headers=HTML).text)
+    client.post("/room/join", data={"_csrf_token": token})
+    assert client.get("/checkout").status_code == 200
+    again = client.get("/", follow_redirects=False)
+    assert again.status_code == 303
+    assert again.headers["location"] == "/checkout"

@@ -101,6 +101,8 @@ def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: st
 @get("/", name="room", tags=["pages"])
 async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] = None) -> Response[Any]:
     """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
+    if _pass_of(request, room) is not None:
+        return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)  # already admitted: back to the sale
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
     if state == "active" and ticket is not None:
