@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
@@ -60,6 +60,10 @@ class ClusterTarget:
     username: str | None = None
     password: str | None = None
     ssl: bool = False
+
+
+MAX_CONNECTIONS = 512
+"""Connections one process may open to Redis (per node on Cluster)."""
 
 
 def _invalid(url: str, why: str) -> ValueError:
@@ -224,6 +228,7 @@ def _sentinel_client(target: SentinelTarget, timeout: float) -> SentinelMaster:
         "socket_connect_timeout": timeout,
         "retry": _no_retry(),
         "health_check_interval": 30,
+        "max_connections": MAX_CONNECTIONS,
     }
     if target.ssl:
         master_kwargs["ssl"] = True
@@ -245,6 +250,7 @@ def _cluster_client(target: ClusterTarget, timeout: float) -> RedisCluster:
         # default re-sends up to 3 times); redirects (MOVED/ASK/TRYAGAIN) are still followed.
         retry=_no_retry(),
         health_check_interval=30,
+        max_connections=MAX_CONNECTIONS,
     )
 
 
@@ -255,10 +261,15 @@ def connect(url: str, timeout: float) -> RedisClient:
         return _sentinel_client(parse_sentinel_url(url), timeout)
     if scheme.endswith("+cluster"):
         return _cluster_client(parse_cluster_url(url), timeout)
-    return Redis.from_url(
+    # A burst of concurrent joins must queue for a connection (bounded by ``timeout``), not fail:
+    # redis-py's default pool raises "Too many connections" past 100.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=_no_retry(),
         health_check_interval=30,
     )
+    return Redis(connection_pool=pool)

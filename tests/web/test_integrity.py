@@ -4,14 +4,17 @@ a Redis outage and a Redis that comes back empty."""
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import time
 from collections.abc import Callable
 
+import httpx
 import redis
 from redis.asyncio import Redis
 from web_helpers import ClientFactory, csrf_of, settings_for
 
 from conftest import RedisServer
+from e2e.launch import AppServer
 from webapp.app import build_room
 from webapp.queue.keys import queue_keys
 from webapp.room import Admission
@@ -153,3 +156,19 @@ def test_flushall_mid_run_keeps_every_place(make_client: ClientFactory, redis_ur
     after = [client.get("/status", headers={"Authorization": f"Bearer {t}"}).json() for t in tokens]
     assert [(s["position"], s["status"]) for s in after] == [(s["position"], s["status"]) for s in before]
     assert client.post("/join").json()["position"] == 6
+
+
+async def test_a_burst_of_joins_on_a_real_server_gets_every_position_once(
+    redis_url: str, tmp_path: pathlib.Path
+) -> None:
+    """More concurrent joins than redis-py's default pool size: all answered, positions 1..N exactly."""
+    server = AppServer(redis_url, tmp_path / "app.log", {"JOIN_RATE_LIMIT": "100000", "WINDOW_INTERVAL": "3600"})
+    server.start()
+    try:
+        limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+            replies = await asyncio.gather(*(client.post("/join") for _ in range(300)))
+    finally:
+        server.stop()
+    assert [r.status_code for r in replies] == [201] * 300
+    assert sorted(r.json()["position"] for r in replies) == list(range(1, 301))
