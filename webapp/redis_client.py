@@ -272,4 +272,4 @@ def connect(url: str, timeout: float) -> RedisClient:
         retry=_no_retry(),
         health_check_interval=30,
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
