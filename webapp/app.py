@@ -114,7 +114,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         redis = connect(redis_url, settings.redis_timeout)
         room, slider = build_room(settings, redis, clock)
         watcher = room.watcher
-        app.state.join_limit = JoinRateLimit(redis, redis_url, room.store.keys, settings.join_rate_limit)
+        app.state.join_limit = JoinRateLimit(
+            redis, redis_url, room.store.keys, settings.join_rate_limit, settings.redis_timeout
+        )
         app.state.room = room
         try:
             await watcher.refresh_once()
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             # (asyncio.wait, not gather: gather was seen never to return under anyio's lifespan.)
             await asyncio.wait(tasks, timeout=2)
             await slider.stop()
+            await app.state.join_limit.aclose()
             await redis.aclose()
 
     htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"

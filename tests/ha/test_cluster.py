@@ -45,7 +45,13 @@ async def test_queues_spread_over_the_nodes_and_each_keeps_to_its_own(cluster: R
 @pytest.mark.parametrize("queue", QUEUE_NAMES)
 async def test_all_keys_of_a_queue_share_one_slot(cluster: RedisCluster, queue: str) -> None:
     keys = queue_keys(queue)
-    names = [keys.counter, keys.window, keys.leader, keys.claim("some-ticket"), keys.rate("203.0.113.9")]
+    names = [
+        keys.counter,
+        keys.window,
+        keys.leader,
+        keys.claim("some-ticket"),
+        keys.rate_prefix + ":{LIMITER/203.0.113.9/20/1/minute}",
+    ]
     slots = {await cluster.cluster_keyslot(name) for name in names}
     assert len(slots) == 1
     assert slots == {await cluster.cluster_keyslot(keys.tag)}

@@ -22,9 +22,10 @@ class QueueKeys:
         """The one-time admission marker of a ticket."""
         return f"{self.tag}:claim:{ticket_id}"
 
-    def rate(self, client: str) -> str:
-        """The join counter of one client address."""
-        return f"{self.tag}:rate:{client}"
+    @property
+    def rate_prefix(self) -> str:
+        """Prefix of the join rate-limit counters (the ``limits`` library appends the client address)."""
+        return f"{self.tag}:rate"
 
 
 def queue_keys(queue: str) -> QueueKeys:

@@ -18,24 +18,50 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from litestar import Request
 from litestar.exceptions import TooManyRequestsException
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from webapp.queue.keys import QueueKeys
-from webapp.redis_client import RedisClient
+from webapp.redis_client import RedisClient, parse_cluster_url
 from webapp.room import Joined, WaitingRoom
 
 
-def _storage(redis: RedisClient, redis_url: str, prefix: str) -> Storage:
+def _storage(redis: RedisClient, redis_url: str, prefix: str, timeout: float) -> Storage:
     if isinstance(redis, RedisCluster):
-        return RedisClusterStorage("async+" + redis_url, implementation="redispy", key_prefix=prefix)
+        # limits builds its own cluster client: give it the same nodes, TLS, credentials, timeouts and
+        # no re-sends (a re-sent hit after a timeout would count twice).
+        target = parse_cluster_url(redis_url)
+        hosts = ",".join(f"{host}:{port}" for host, port in target.nodes)
+        options: dict[str, Any] = {
+            "ssl": target.ssl,
+            "username": target.username,
+            "password": target.password,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), retries=0),
+        }
+        return RedisClusterStorage(
+            f"async+redis+cluster://{hosts}", implementation="redispy", key_prefix=prefix, **options
+        )
     # Share the app's connection pool (its timeouts, no retries) instead of opening another.
     shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
     return RedisStorage("async+redis://", implementation="redispy", key_prefix=prefix, **shared)
 
 
 class JoinRateLimit:
-    def __init__(self, redis: RedisClient, redis_url: str, keys: QueueKeys, per_minute: int) -> None:
+    def __init__(
+        self, redis: RedisClient, redis_url: str, keys: QueueKeys, per_minute: int, timeout: float = 1.0
+    ) -> None:
         self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
-        self.limiter = SlidingWindowCounterRateLimiter(_storage(redis, redis_url, keys.rate("limit")))
+        self.storage = _storage(redis, redis_url, keys.rate_prefix, timeout)
+        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        self.owns_client = isinstance(redis, RedisCluster)
+
+    async def aclose(self) -> None:
+        """Close the cluster client limits built for itself (it offers no close of its own)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if self.owns_client and client is not None:
+            await client.aclose()
 
     async def hit(self, client: str) -> None:
         """Count one new position for ``client``; 429 with Retry-After when over the limit."""

@@ -1,0 +1,39 @@
+"""The whole app (create_app: lifespan, probes, joins, rate limit, statuses) over Sentinel and Cluster URLs."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from webapp.app import create_app
+from webapp.settings import Settings
+
+from .conftest import ClusterSetup, SentinelSetup
+
+SECRET = "ha-test-secret-" + "y" * 40
+
+
+def exercise(url: str) -> None:
+    env = {"REDIS_URL": url, "JWT_SECRET": SECRET, "WINDOW_SIZE": "2", "JOIN_RATE_LIMIT": "4", "QUEUE_NAME": "hq"}
+    with TestClient[Litestar](create_app(Settings.from_env(env)), base_url="http://room.test") as client:
+        assert client.get("/readyz").status_code == 200
+        joins = [client.post("/join") for _ in range(4)]
+        assert [j.status_code for j in joins] == [201] * 4
+        assert [j.json()["position"] for j in joins] == [1, 2, 3, 4]
+        assert client.post("/join").status_code == 429  # the limiter's keys live on the same Redis
+        statuses = [
+            client.get("/status", headers={"Authorization": f"Bearer {j.json()['token']}"}).json()["status"]
+            for j in joins
+        ]
+        assert statuses == ["active", "active", "waiting", "waiting"]
+
+
+def test_the_app_serves_the_queue_over_cluster(cluster_setup: ClusterSetup) -> None:
+    for node in cluster_setup.nodes:
+        with node.client() as raw:
+            raw.flushall()
+    exercise(cluster_setup.url)
+
+
+def test_the_app_serves_the_queue_over_sentinel(sentinel_setup: SentinelSetup) -> None:
+    exercise(sentinel_setup.url)
