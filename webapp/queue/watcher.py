@@ -23,6 +23,18 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def _stop_if_cancelled() -> None:
+    """Raise the cancellation a Redis call may have lost.
+
+    On Python 3.11, ``asyncio.wait_for`` inside redis-py can swallow a cancellation that arrives as a
+    command completes (or turn it into a ``ConnectionError``); the task is still marked as cancelling,
+    so the loop checks that mark itself instead of looping on and hanging the app's shutdown.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass(frozen=True)
 class WindowView:
     """The window as this replica knows it at a given moment of its own monotonic clock."""
@@ -68,9 +80,11 @@ class WindowWatcher:
                     log.info("window watcher connected to Redis")
                 self.reachable = True
             except RedisError as exc:
+                _stop_if_cancelled()  # a shutdown, not an outage: say nothing
                 if self.reachable:
                     log.warning("window watcher lost Redis, serving the last known window: %s", exc)
                 self.reachable = False
+            _stop_if_cancelled()
             await self.sleep(self.refresh)
 
     def view(self) -> WindowView | None:
