@@ -10,9 +10,10 @@ from redis.asyncio import Redis
 
 from webapp.queue.keys import queue_keys
 from webapp.queue.store import QueueStore
+from webapp.redis_client import RedisClient
 
 
-def make_store(client: Redis, window_size: int = 10, interval: float = 30.0) -> QueueStore:
+def make_store(client: RedisClient, window_size: int = 10, interval: float = 30.0) -> QueueStore:
     return QueueStore(client, queue_keys("main"), window_size, interval)
 
 
