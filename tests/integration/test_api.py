@@ -184,3 +184,33 @@ def test_a_redis_outage_answers_503_and_keeps_the_process_alive(
     finally:
         redis_server.start()
     assert api.get("/readyz").status_code == 200
+
+
+def test_after_redis_restarts_empty_positions_continue_after_those_issued(
+    api: Client, redis_server: RedisServer
+) -> None:
+    for _ in range(3):
+        join(api)
+    redis_server.stop()
+    redis_server.start()  # no persistence: the queue is gone from Redis
+    deadline = time.monotonic() + 5
+    while (response := api.post("/join")).status_code == 503:
+        assert time.monotonic() < deadline, "joins kept failing after Redis came back"
+        time.sleep(0.05)
+    assert response.status_code == 201
+    assert response.json()["position"] == 4
+
+
+def test_status_during_an_outage_keeps_the_place_and_says_it_is_reconnecting(
+    api: Client, redis_server: RedisServer
+) -> None:
+    tokens = [join(api)[1]["token"] for _ in range(3)]
+    redis_server.stop()
+    try:
+        deadline = time.monotonic() + 5
+        while not (body := api.get("/status", headers=bearer(tokens[2])).json()).get("reconnecting"):
+            assert time.monotonic() < deadline, "the stale window was never reported"
+            time.sleep(0.05)
+        assert (body["position"], body["status"], body["window_end"]) == (3, "waiting", 2)
+    finally:
+        redis_server.start()
