@@ -6,7 +6,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from webapp.queue.keys import QueueKeys
+from webapp.queue.keys import QueueKeys, queue_keys
 from webapp.queue.store import QueueStore
 
 from .support import hget_int, make_store, redis_now_ms
@@ -134,3 +134,18 @@ async def test_exactly_one_of_many_concurrent_claims_of_a_ticket_wins(client: Re
     ttl_ms = await client.pttl(keys.claim("ticket-1"))
     assert 0 < ttl_ms <= 600_000
     assert await store.claim_admission("ticket-2", "pass-x", 600) is True
+
+
+async def test_a_snapshot_repairs_a_counter_that_went_back(redis_url: str) -> None:
+    """A failover to a replica that missed recent writes: older values, not missing ones."""
+    client = Redis.from_url(redis_url)
+    try:
+        keys = queue_keys("rollback")
+        issuer, other = QueueStore(client, keys, 10, 1.0), QueueStore(client, keys, 10, 1.0)
+        await issuer.join(5)
+        await client.set(keys.counter, 2)  # the promoted replica had only seen positions 1..2
+        assert (await issuer.snapshot()).last_position == 5  # the replica that saw 5 repairs on its next read
+        issued = await other.join(3)
+        assert issued.first == 6
+    finally:
+        await client.aclose()

@@ -13,6 +13,7 @@ from enum import IntEnum
 from importlib.resources import files
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from webapp.queue.keys import QueueKeys
@@ -119,10 +120,18 @@ class QueueStore:
         raise QueueNotSeededError("the queue could not be seeded")
 
     async def snapshot(self) -> Snapshot:
-        reply = _ints(await self._snapshot(keys=[self.keys.counter, self.keys.window]))
-        snap = Snapshot(*reply)
-        if snap.seeded:
-            self.observe(snap.last_position, snap.window_end)
+        """The window as Redis holds it, repaired first if Redis went back below what we have seen.
+
+        A failover to a replica that missed the last writes leaves an *older* counter and window, not
+        missing ones; re-seeding by max-merge on sight keeps the next join from reissuing positions.
+        """
+        snap = Snapshot(*_ints(await self._snapshot(keys=[self.keys.counter, self.keys.window])))
+        if not snap.seeded:
+            return snap
+        if snap.last_position < self.seen_last_position or snap.window_end < self.seen_window_end:
+            await self.seed()
+            snap = Snapshot(*_ints(await self._snapshot(keys=[self.keys.counter, self.keys.window])))
+        self.observe(snap.last_position, snap.window_end)
         return snap
 
     async def slide(self, instance_id: str) -> SlideResult:
@@ -148,4 +157,8 @@ class QueueStore:
         return bool(await self.redis.exists(self.keys.claim(ticket_id)))
 
     async def ping(self) -> bool:
+        """Whether the Redis holding this queue answers (on Cluster: the node owning its slot only)."""
+        if isinstance(self.redis, RedisCluster):
+            node = self.redis.get_node_from_key(self.keys.counter)
+            return bool(await self.redis.ping(target_nodes=node))
         return bool(await self.redis.ping())

@@ -25,11 +25,12 @@ if tonumber(redis.call('GET', KEYS[1]) or '0') > window_end then
   redis.call('HSET', KEYS[2], 'window_end', window_end, 'last_slide', now)
   redis.call('HINCRBY', KEYS[2], 'slides', 1)
 end
--- Keep the schedule's cadence (no drift) when this slide is on time, give or take a tenth of an
--- interval; when it is later (a leader handover, a stalled replica) restart the schedule from now, so
--- two slides are never less than 0.9 interval apart and a backlog is never caught up in a burst.
+-- Keep the schedule's cadence (no drift, so estimated waits stay honest) when this slide is less than
+-- half an interval late; when it is later (a leader handover, a stalled replica) restart the schedule
+-- from now, so two slides are never less than half an interval apart and a backlog is never caught
+-- up in a burst.
 local next_due = (due or now) + interval
-if (now - (due or now)) * 10 > interval then
+if (now - (due or now)) * 2 > interval then
   next_due = now + interval
 end
 redis.call('HSET', KEYS[2], 'next_due', next_due)
