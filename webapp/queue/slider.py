@@ -33,7 +33,7 @@ class Slider:
 
     The leader sleeps until the slide is due by Redis' clock (as the slide script reports it), but never
     longer than a third of the lease TTL, so the lease is renewed well before it lapses. Followers try
-    for the lease every tenth of the TTL, so a dead leader is replaced within about 1.1 × TTL.
+    for the lease every tenth of the TTL, so a dead leader is replaced within about 1.1 times the TTL.
     """
 
     def __init__(self, store: QueueStore, lease: Lease, sleep: Sleep = asyncio.sleep) -> None:
