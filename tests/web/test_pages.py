@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import redis
 from web_helpers import ClientFactory, csrf_of
 
@@ -215,3 +217,17 @@ def test_an_admitted_buyer_reopening_the_room_goes_back_to_checkout(make_client:
     again = client.get("/", follow_redirects=False)
     assert again.status_code == 303
     assert again.headers["location"] == "/checkout"
+
+
+def test_a_theme_directory_overrides_templates_and_static_files(
+    make_client: ClientFactory, tmp_path: pathlib.Path
+) -> None:
+    (tmp_path / "static" / "css").mkdir(parents=True)
+    (tmp_path / "static" / "css" / "room.css").write_text("body { background: rebeccapurple; }")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "error.html").write_text("<p data-testid='error-page'>Our own {{ status_code }}</p>")
+    client = make_client(THEME_DIR=str(tmp_path))
+    assert "rebeccapurple" in client.get("/static/css/room.css").text
+    assert client.get("/static/js/room.js").status_code == 200  # files the theme lacks still come from ours
+    assert "Our own 404" in client.get("/nope", headers=HTML).text
+    assert 'data-testid="queue-status"' in client.get("/", headers=HTML).text
