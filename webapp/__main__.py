@@ -10,7 +10,7 @@ from collections.abc import MutableMapping
 
 import uvicorn
 
-from webapp.embedded import EmbeddedRedis
+from webapp.embedded import SUPERVISOR_PID_VAR, EmbeddedRedis
 from webapp.settings import Settings, SettingsError
 
 log = logging.getLogger("webapp")
@@ -42,6 +42,8 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
         environ["JWT_SECRET"] = settings.jwt_secret.decode()
     # Workers re-read the environment in create_app(); share the generated values with them.
     os.environ.update({k: environ[k] for k in ("REDIS_URL", "JWT_SECRET") if k in environ})
+    if settings.workers > 1:
+        os.environ[SUPERVISOR_PID_VAR] = str(os.getpid())
     log.info(
         "waiting room on http://%s:%d/",
         "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host,  # noqa: S104

@@ -24,6 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
+from webapp.embedded import follow_supervisor
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     """Build the application; settings default to the process environment (for ``uvicorn --factory``)."""
     if settings is None:
         settings = Settings.from_env(os.environ)
+        follow_supervisor(os.environ)
     redis_url = settings.redis_url
     if redis_url is None:
         raise SettingsError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import os
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +38,29 @@ def find_server_binary() -> str | None:
     return str(shipped) if shipped.is_file() else None
 
 
+SUPERVISOR_PID_VAR = "SESSION_QUEUE_SUPERVISOR_PID"
+"""Set by ``python -m webapp`` for its uvicorn workers, so they too die with it."""
+
+
 def _die_with_parent() -> None:
-    """Runs in the forked child before exec: ask the kernel to SIGTERM us when the parent dies."""
+    """Ask the kernel to SIGTERM this process when its parent dies (in a forked child: before exec)."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def follow_supervisor(environ: Mapping[str, str]) -> None:
+    """In a uvicorn worker of ``python -m webapp``: end with the supervisor, even if it is SIGKILLed.
+
+    Without this, workers of a killed supervisor live on as orphans, holding the port.
+    """
+    expected = environ.get(SUPERVISOR_PID_VAR, "")
+    if not expected.isdigit() or os.getpid() == int(expected):
+        return
+    _die_with_parent()
+    if os.getppid() != int(expected):  # the supervisor died before we could ask
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
