@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from webapp.app import create_app
-from webapp.embedded import find_server_binary
+from webapp.embedded import EmbeddedRedis, find_server_binary
 from webapp.settings import Settings
 
 
@@ -28,41 +27,29 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A ``redis-server``/``valkey-server`` on a free loopback port, which tests may stop and restart empty."""
+    """A real server on a free loopback port, which tests may stop and start again (empty) on that port."""
 
     def __init__(self, binary: str, port: int | None = None) -> None:
         self.binary = binary
         self.port = port or free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="sq-test-redis-"))
-        self.process: subprocess.Popen[bytes] | None = None
+        self.server: EmbeddedRedis | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.server.process if self.server is not None else None
+
     def start(self, timeout: float = 10.0) -> None:
-        args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory), "--logfile", str(self.directory / "server.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # noqa: S603
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with redis.Redis(port=self.port, socket_timeout=0.2) as client:
-                    if client.ping():
-                        return
-            except redis.RedisError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.binary} exited: {self.process.returncode}") from None
-                time.sleep(0.02)
-        raise RuntimeError(f"{self.binary} did not start on port {self.port}")
+        self.server = EmbeddedRedis.start(self.binary, timeout, port=self.port, directory=self.directory)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
+        if self.server is not None:
+            self.server.stop(keep_directory=True)
+        self.server = None
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=2)

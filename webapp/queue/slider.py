@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
 from webapp.queue.leader import Lease
+from webapp.queue.loops import Sleep, stop_if_cancelled
 from webapp.queue.store import QueueStore, SlideOutcome
 
 log = logging.getLogger("webapp.slider")
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-def _stop_if_cancelled() -> None:
-    """Raise the cancellation a Redis call may have lost.
-
-    On Python 3.11, ``asyncio.wait_for`` inside redis-py can swallow a cancellation that arrives as a
-    command completes (or turn it into a ``ConnectionError``); the task is still marked as cancelling,
-    so the loop checks that mark itself instead of looping on and hanging the app's shutdown.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class Slider:
@@ -75,13 +61,13 @@ class Slider:
                 delay = await self.step()
                 backoff = 0.1
             except RedisError as exc:
-                _stop_if_cancelled()  # still leading: stop() must release the lease
+                stop_if_cancelled()  # still leading: stop() must release the lease
                 if self.leading:
                     log.warning("leadership lost by %s: %s", self.lease.instance_id, exc)
                 self.leading = False
                 delay, backoff = backoff, min(backoff * 2, self.renew_every)
                 log.debug("slider cannot reach Redis: %s", exc)
-            _stop_if_cancelled()
+            stop_if_cancelled()
             await self.sleep(delay)
 
     async def stop(self) -> None:

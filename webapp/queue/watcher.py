@@ -10,29 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from webapp.queue.loops import Sleep, stop_if_cancelled
 from webapp.queue.store import QueueStore, Snapshot
 
 log = logging.getLogger("webapp.watcher")
 
 Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-def _stop_if_cancelled() -> None:
-    """Raise the cancellation a Redis call may have lost.
-
-    On Python 3.11, ``asyncio.wait_for`` inside redis-py can swallow a cancellation that arrives as a
-    command completes (or turn it into a ``ConnectionError``); the task is still marked as cancelling,
-    so the loop checks that mark itself instead of looping on and hanging the app's shutdown.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 @dataclass(frozen=True)
@@ -80,11 +68,11 @@ class WindowWatcher:
                     log.info("window watcher connected to Redis")
                 self.reachable = True
             except RedisError as exc:
-                _stop_if_cancelled()  # a shutdown, not an outage: say nothing
+                stop_if_cancelled()  # a shutdown, not an outage: say nothing
                 if self.reachable:
                     log.warning("window watcher lost Redis, serving the last known window: %s", exc)
                 self.reachable = False
-            _stop_if_cancelled()
+            stop_if_cancelled()
             await self.sleep(self.refresh)
 
     def view(self) -> WindowView | None:

@@ -16,8 +16,12 @@ def livez() -> str:
 
 @get("/readyz", media_type=MediaType.TEXT)
 async def readyz(room: Room) -> Response[str]:
-    try:
-        await room.store.ping()
-    except RedisError:
-        return Response("redis unreachable", status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
-    return Response("ok", status_code=HTTP_200_OK)
+    """Ready when Redis answers. PING is safe to repeat, so one retry absorbs a connection that went
+    stale while Redis restarted (the pool only learns it is dead by using it)."""
+    for _ in range(2):
+        try:
+            await room.store.ping()
+        except RedisError:
+            continue
+        return Response("ok", status_code=HTTP_200_OK)
+    return Response("redis unreachable", status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
