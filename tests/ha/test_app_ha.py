@@ -37,3 +37,26 @@ def test_the_app_serves_the_queue_over_cluster(cluster_setup: ClusterSetup) -> N
 
 def test_the_app_serves_the_queue_over_sentinel(sentinel_setup: SentinelSetup) -> None:
     exercise(sentinel_setup.url)
+
+
+def test_three_replicas_on_cluster_behave_as_one_fair_queue(cluster_setup: ClusterSetup) -> None:
+    for node in cluster_setup.nodes:
+        with node.client() as raw:
+            raw.flushall()
+    env = {"REDIS_URL": cluster_setup.url, "JWT_SECRET": SECRET, "WINDOW_SIZE": "3", "JOIN_RATE_LIMIT": "0"}
+    apps = [create_app(Settings.from_env({**env, "QUEUE_NAME": "three"})) for _ in range(3)]
+    clients = [TestClient[Litestar](app, base_url="http://room.test") for app in apps]
+    for client in clients:
+        client.__enter__()
+    try:
+        joined = [clients[i % 3].post("/join").json() for i in range(12)]  # round robin over replicas
+        assert [j["position"] for j in joined] == list(range(1, 13))
+        for client in clients:  # every replica reads every ticket the same way
+            statuses = [
+                client.get("/status", headers={"Authorization": f"Bearer {j['token']}"}).json()["status"]
+                for j in joined
+            ]
+            assert statuses == ["active"] * 3 + ["waiting"] * 9
+    finally:
+        for client in clients:
+            client.__exit__(None, None, None)
