@@ -2,7 +2,9 @@
 
 Starts its own redis-server and the app (1 then 2 uvicorn workers) on free loopback ports, drives each
 route in short alternating runs so the shared cores' noise hits every route alike, and prints ratios
-against a framework hello route served by the same process.
+against a framework hello route served by the same process. ``POST /join (no limit)`` is served by a
+second app, started alongside with ``JOIN_RATE_LIMIT=0`` and measured in the same alternating rounds,
+so the table shows what the per-client join limit costs.
 """
 
 from __future__ import annotations
@@ -36,13 +38,16 @@ from bench.measure import (
 )
 from bench.servers import AppServer, RedisServer, run_directory
 
-ROUTES = ("hello", "status", "fragment", "join")
+ROUTES = ("hello", "status", "fragment", "join", "join-nolimit")
 LABELS = {
     "hello": "GET /bench/hello",
     "status": "GET /status",
     "fragment": "GET /room/status",
     "join": "POST /join",
+    "join-nolimit": "POST /join (no limit)",
 }
+# The wrk script (bench/wrk/<name>.lua) and request shape of each route.
+SCRIPTS = {route: route for route in ROUTES} | {"join-nolimit": "join"}
 APP_ENV = {
     # Nobody is admitted during a run: every ticket stays waiting, the window never slides.
     "WINDOW_SIZE": "10",
@@ -50,6 +55,8 @@ APP_ENV = {
     # One client address drives all joins: lift the per-address limit but keep its Redis cost.
     "JOIN_RATE_LIMIT": "1000000",
 }
+# The same app with the join rate limit switched off (0): no limiter round trip per new place.
+NO_LIMIT_ENV = APP_ENV | {"JOIN_RATE_LIMIT": "0"}
 
 
 @dataclass
@@ -121,30 +128,40 @@ def route_missing(base_url: str, route: str, ticket: str) -> str | None:
 
 
 def load(app: AppServer, route: str, args: argparse.Namespace, tickets_file: Path, tickets: list[str]) -> LoadResult:
+    script = SCRIPTS[route]
     if wrk_available() and not args.python_load:
-        extra = [str(tickets_file)] if route in ("status", "fragment") else []
-        return run_wrk(app.base_url, route, args.seconds, args.connections, extra, tickets_file.parent)
-    make = route_requests(route, tickets)
+        extra = [str(tickets_file)] if script in ("status", "fragment") else []
+        return run_wrk(app.base_url, script, args.seconds, args.connections, extra, tickets_file.parent)
+    make = route_requests(script, tickets)
     return asyncio.run(python_load("127.0.0.1", app.port, make, args.seconds, args.connections))
 
 
 def bench_config(
     redis_server: RedisServer, workers: int, args: argparse.Namespace, workdir: Path, extras: dict[str, str]
 ) -> ConfigResult:
-    """All route runs against one app configuration; memory and page weight with the first one."""
+    """All route runs against one app configuration; memory and page weight with the first one.
+
+    With ``join-nolimit`` among the routes, a second app (``JOIN_RATE_LIMIT=0``, same Redis, same queue)
+    runs alongside and takes that route's load; the idle baseline is measured with both running.
+    """
     with redis_server.client() as client:
         client.flushall()
     app = AppServer(workdir, redis_server.url, workers, APP_ENV)
     _started.append(app)
     app.start()
+    unlimited: AppServer | None = None
     try:
+        if "join-nolimit" in args.routes:
+            unlimited = AppServer(workdir, redis_server.url, workers, NO_LIMIT_ENV)
+            _started.append(unlimited)
+            unlimited.start()
         tickets = asyncio.run(join_many(app.base_url, args.tickets, 16, keep=True))
         tickets_file = workdir / f"tickets-{workers}w.txt"
         tickets_file.write_text("\n".join(tickets) + "\n")
-        skipped = {r: why for r in ROUTES if (why := route_missing(app.base_url, r, tickets[-1])) is not None}
+        skipped = {r: why for r in args.routes if (why := route_missing(app.base_url, r, tickets[-1])) is not None}
         for why in skipped.values():
             print(f"  note: {why}", flush=True)
-        routes = [r for r in ROUTES if r not in skipped]
+        routes = [r for r in args.routes if r not in skipped]
         with redis_server.client() as client:
             # Idle baseline: the watcher's refreshes and the slider's lease renewals, per second.
             before, started = command_count(client), time.perf_counter()
@@ -158,7 +175,8 @@ def bench_config(
                 order = routes if round_number % 2 == 0 else list(reversed(routes))
                 for route in order:
                     before = command_count(client)
-                    result = load(app, route, args, tickets_file, tickets)
+                    target = unlimited if route == "join-nolimit" and unlimited is not None else app
+                    result = load(target, route, args, tickets_file, tickets)
                     used = command_count(client) - before
                     background = CommandCount(
                         round(idle_rate[0] * result.seconds), round(idle_rate[1] * result.seconds)
@@ -170,7 +188,7 @@ def bench_config(
                         totals[route].redis.scripts + used.scripts - background.scripts,
                     )
                     print(
-                        f"  {workers}w round {round_number + 1} {LABELS[route]:<18} {result.rate:9.0f} req/s "
+                        f"  {workers}w round {round_number + 1} {LABELS[route]:<21} {result.rate:9.0f} req/s "
                         f"p99 {result.p99_ms:6.1f} ms  non-2xx {result.bad}",
                         flush=True,
                     )
@@ -178,6 +196,9 @@ def bench_config(
                 extras.update(memory_per_visitor(app, client, args.joins))
                 extras.update(page_weight(app.base_url))
     finally:
+        if unlimited is not None:
+            unlimited.stop()
+            _started.remove(unlimited)
         app.stop()
         _started.remove(app)
     return ConfigResult(workers, idle_rate, totals, skipped)
@@ -237,7 +258,7 @@ def page_weight(base_url: str) -> dict[str, str]:
 
 def print_table(results: list[ConfigResult], extras: dict[str, str], args: argparse.Namespace) -> None:
     header = (
-        f"{'workers':>7}  {'route':<18} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'÷hello':>7} "
+        f"{'workers':>7}  {'route':<21} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'÷hello':>7} "
         f"{'redis cmds/req':>14} {'(raw)':>7} {'scripts/req':>11} {'non-2xx':>7}"
     )
     print()
@@ -255,16 +276,21 @@ def print_table(results: list[ConfigResult], extras: dict[str, str], args: argpa
             ratio = totals.rate / hello if hello else 0.0
             bad = sum(r.bad + r.socket_errors for r in totals.runs)
             print(
-                f"{config.workers:>7}  {LABELS[route]:<18} {totals.rate:>8.0f} {totals.mean('p50_ms'):>7.2f} "
+                f"{config.workers:>7}  {LABELS[route]:<21} {totals.rate:>8.0f} {totals.mean('p50_ms'):>7.2f} "
                 f"{totals.mean('p99_ms'):>7.2f} {ratio:>7.2f} "
                 f"{totals.redis.commands / served:>14.4f} {totals.raw_commands / served:>7.4f} "
                 f"{totals.redis.scripts / served:>11.4f} {bad:>7}"
             )
         for route in config.skipped:
-            print(f"{config.workers:>7}  {LABELS[route]:<18} skipped (404)")
+            print(f"{config.workers:>7}  {LABELS[route]:<21} skipped (404)")
         print(
             f"{'':>7}  idle background: {config.idle_per_second[0]:.1f} Redis commands/s "
             f"({config.idle_per_second[1]:.1f} scripts/s), subtracted above; (raw) = before subtraction"
+        )
+    if "join-nolimit" in args.routes:
+        print(
+            f"{'':>7}  POST /join (no limit): a second app with JOIN_RATE_LIMIT=0, same Redis, same rounds; "
+            "÷hello against the first app's hello"
         )
     print()
     if "memory_per_visitor" in extras:
@@ -299,11 +325,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts to run, comma-separated (default 1,2)")
     parser.add_argument("--tickets", type=int, default=1000, help="tickets cycled by the status runs (default 1000)")
     parser.add_argument("--joins", type=int, default=100_000, help="joins for the memory measurement (default 100000)")
+    parser.add_argument(
+        "--routes",
+        default=",".join(ROUTES),
+        help=f"routes to measure, comma-separated, hello always included (default {','.join(ROUTES)})",
+    )
     parser.add_argument("--python-load", action="store_true", help="use the Python generator even if wrk exists")
     parser.add_argument("--simulate", action="store_true", help="then run bench/simulate_sale.py (its defaults)")
     parser.add_argument("--visitors", type=int, default=None, help="visitors for --simulate (default 100000)")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    chosen = {r.strip() for r in str(args.routes).split(",") if r.strip()} | {"hello"}
+    unknown = chosen - set(ROUTES)
+    if unknown:
+        parser.error(f"unknown route(s) {', '.join(sorted(unknown))}; choose from {', '.join(ROUTES)}")
+    args.routes = [r for r in ROUTES if r in chosen]
     return args
 
 
