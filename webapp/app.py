@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -181,5 +182,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             HTTPException: http_error,
             Exception: internal_error,
         },
-        openapi_config=OpenAPIConfig(title="session-queue", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="session-queue",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+        ),
     )

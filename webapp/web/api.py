@@ -11,7 +11,7 @@ from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from webapp.room import TicketStatus
+from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
 from webapp.web.deps import JoinLimit, Room
 from webapp.web.ratelimit import client_address, join_limited
@@ -97,8 +97,13 @@ async def join(
     return Response(body, status_code=HTTP_201_CREATED if joined.created else HTTP_200_OK)
 
 
-@get("/status", summary="Where a ticket stands", tags=["queue"])
-async def status(room: Room, authorization: Authorization = None) -> StatusBody:
-    """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window."""
-    ticket = _ticket(room, bearer_token(authorization))
+@get("/status", summary="Where a ticket stands", tags=["queue"], security=[{"bearer": []}])
+async def status(request: Request[Any, Any, State]) -> StatusBody:
+    """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window.
+
+    The hottest route (every waiting visitor polls it): it reads the room and the header straight off
+    the request, since dependency injection cost about a tenth of its throughput (docs/performance.md).
+    """
+    room: WaitingRoom = request.app.state.room
+    ticket = _ticket(room, bearer_token(request.headers.get("authorization")))
     return StatusBody.of(room.status(ticket))
