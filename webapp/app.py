@@ -14,8 +14,6 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -43,16 +41,6 @@ from webapp.web.ratelimit import JoinRateLimit
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
-
-
-def _room(state: State) -> WaitingRoom:
-    room: WaitingRoom = state.room
-    return room
-
-
-def _join_limit(state: State) -> JoinRateLimit:
-    limit: JoinRateLimit = state.join_limit
-    return limit
 
 
 CSRF_EXEMPT_PATHS = ["^/join$", "^/status$", "^/livez$", "^/readyz$", "^/schema", "^/static/", "^/vendor/"]
@@ -156,10 +144,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
             create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
         ],
-        dependencies={
-            "room": Provide(_room, sync_to_thread=False),
-            "join_limit": Provide(_join_limit, sync_to_thread=False),
-        },
         lifespan=[lifespan],
         middleware=[RequestSizeMiddleware(), SecureCookiesMiddleware(settings.cookie_secure)],
         request_max_body_size=MAX_BODY_BYTES,

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotAuthorizedException
-from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
-from webapp.web.deps import JoinLimit, Room
+from webapp.web.deps import join_limit_of, room_of
 from webapp.web.ratelimit import client_address, join_limited
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
@@ -63,7 +62,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def _ticket(room: Room, token: str | None) -> Ticket:
+def _ticket(room: WaitingRoom, token: str | None) -> Ticket:
     if token is None:
         raise NotAuthorizedException(detail="missing bearer token", headers=_CHALLENGE)
     try:
@@ -72,20 +71,16 @@ def _ticket(room: Room, token: str | None) -> Ticket:
         raise NotAuthorizedException(detail=f"invalid ticket: {exc}", headers=_CHALLENGE) from None
 
 
-Authorization = Annotated[str | None, HeaderParameter(name="Authorization", required=False)]
-
-
-@post("/join", summary="Take a place in the queue", tags=["queue"])
-async def join(
-    request: Request[Any, Any, State], room: Room, join_limit: JoinLimit, authorization: Authorization = None
-) -> Response[JoinBody]:
+@post("/join", summary="Take a place in the queue", tags=["queue"], security=[{"bearer": []}])
+async def join(request: Request[Any, Any, State]) -> Response[JoinBody]:
     """Issue a ticket; a client that presents a valid ticket of this queue gets it back unchanged."""
+    room = room_of(request)
     presented: str | None = None
     try:
-        presented = bearer_token(authorization)
+        presented = bearer_token(request.headers.get("authorization"))
     except ClientException:
         presented = None
-    joined = await join_limited(room, join_limit, presented, client_address(request))
+    joined = await join_limited(room, join_limit_of(request), presented, client_address(request))
     status = room.status(joined.ticket)
     body = JoinBody(
         token=joined.token,
@@ -99,11 +94,7 @@ async def join(
 
 @get("/status", summary="Where a ticket stands", tags=["queue"], security=[{"bearer": []}])
 async def status(request: Request[Any, Any, State]) -> StatusBody:
-    """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window.
-
-    The hottest route (every waiting visitor polls it): it reads the room and the header straight off
-    the request, since dependency injection cost about a tenth of its throughput (docs/performance.md).
-    """
-    room: WaitingRoom = request.app.state.room
+    """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window."""
+    room = room_of(request)
     ticket = _ticket(room, bearer_token(request.headers.get("authorization")))
     return StatusBody.of(room.status(ticket))

@@ -30,10 +30,10 @@ from webapp.web.cookies import (
     read_cookie,
     ticket_cookie,
 )
-from webapp.web.deps import JoinLimit, Room
+from webapp.web.deps import join_limit_of, room_of
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
-from webapp.web.ratelimit import JoinRateLimit, client_address, join_limited
+from webapp.web.ratelimit import client_address, join_limited
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -99,8 +99,9 @@ def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: st
 
 
 @get("/", name="room", tags=["pages"])
-async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] = None) -> Response[Any]:
+async def room_page(request: HTMXRequest, m: FromQuery[str | None] = None) -> Response[Any]:
     """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
+    room = room_of(request)
     if _pass_of(request, room) is not None:
         return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)  # already admitted: back to the sale
     ticket = _ticket_of(request, room)
@@ -116,8 +117,9 @@ async def room_page(request: HTMXRequest, room: Room, m: FromQuery[str | None] =
 
 
 @get("/room/status", name="room-status", tags=["pages"])
-async def room_status(request: HTMXRequest, room: Room) -> Response[Any]:
+async def room_status(request: HTMXRequest) -> Response[Any]:
     """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page itself."""
+    room = room_of(request)
     if not request.htmx:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     state, status = _state_of(room, _ticket_of(request, room))
@@ -126,12 +128,11 @@ async def room_status(request: HTMXRequest, room: Room) -> Response[Any]:
     return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
 
 
-async def _issue(
-    request: HTMXRequest, room: WaitingRoom, limit: JoinRateLimit, presented: str | None, then: str = "/"
-) -> Response[Any]:
+async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -> Response[Any]:
     """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
+    room = room_of(request)
     try:
-        joined = await join_limited(room, limit, presented, client_address(request))
+        joined = await join_limited(room, join_limit_of(request), presented, client_address(request))
     except (RedisError, WindowUnknownError):
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
@@ -150,18 +151,19 @@ async def _issue(
 
 
 @post("/room/join", name="room-join", guards=[same_origin], tags=["pages"])
-async def room_join(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
+async def room_join(request: HTMXRequest) -> Response[Any]:
     """Place the visitor in the queue; a visitor who already holds a valid ticket keeps it."""
-    return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
+    return await _issue(request, read_cookie(request, TICKET_COOKIE))
 
 
 @post("/room/rejoin", name="room-rejoin", guards=[same_origin], tags=["pages"])
-async def room_rejoin(request: HTMXRequest, room: Room, join_limit: JoinLimit) -> Response[Any]:
+async def room_rejoin(request: HTMXRequest) -> Response[Any]:
     """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
+    room = room_of(request)
     state, _ = _state_of(room, _ticket_of(request, room))
     if state == "expired":
-        return await _issue(request, room, join_limit, None, then="/?m=rejoined")
-    return await _issue(request, room, join_limit, read_cookie(request, TICKET_COOKIE))
+        return await _issue(request, None, then="/?m=rejoined")
+    return await _issue(request, read_cookie(request, TICKET_COOKIE))
 
 
 def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:
@@ -178,8 +180,9 @@ def _checkout(room: WaitingRoom, access: AccessPass, **extra: Any) -> Template:
 
 
 @get("/checkout", name="checkout", tags=["pages"])
-async def checkout(request: HTMXRequest, room: Room) -> Response[Any]:
+async def checkout(request: HTMXRequest) -> Response[Any]:
     """The protected sale page: open with a valid pass, or by exchanging an active ticket for one."""
+    room = room_of(request)
     access = _pass_of(request, room)
     if access is not None:
         return _checkout(room, access)
@@ -208,10 +211,10 @@ class PurchaseForm:
 @post("/checkout/buy", name="checkout-buy", guards=[same_origin], tags=["pages"])
 async def buy(
     request: HTMXRequest,
-    room: Room,
     data: Annotated[PurchaseForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
     """Complete the demo purchase for a visitor holding a valid pass."""
+    room = room_of(request)
     access = _pass_of(request, room)
     if access is None:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
