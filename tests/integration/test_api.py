@@ -3,47 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from conftest import RedisServer
-from webapp.app import create_app
-from webapp.settings import Settings
+from conftest import TEST_SECRET, RedisServer
 from webapp.tokens import TokenCodec
 
-SECRET = "s" * 40
+SECRET = TEST_SECRET
 Client = TestClient[Litestar]
-
-
-def api_settings(redis_url: str, **env: str) -> Settings:
-    base = {
-        "REDIS_URL": redis_url,
-        "JWT_SECRET": SECRET,
-        "WINDOW_SIZE": "2",
-        "WINDOW_INTERVAL": "3600",  # no slide during a test: statuses follow the initial window
-        "ACTIVE_WINDOW_COUNT": "2",
-        "REDIS_TIMEOUT": "0.5",
-    }
-    return Settings.from_env({**base, **env})
+API_ENV = {
+    "WINDOW_SIZE": "2",
+    "WINDOW_INTERVAL": "3600",  # no slide during a test: statuses follow the initial window
+    "ACTIVE_WINDOW_COUNT": "2",
+    "REDIS_TIMEOUT": "0.5",
+}
 
 
 @pytest.fixture
-def make_api(redis_url: str) -> Iterator[Callable[..., Client]]:
-    opened: list[Client] = []
-
-    def make(**env: str) -> Client:
-        client = TestClient(create_app(api_settings(redis_url, **env)))
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
+def make_api(make_client: Callable[..., Client]) -> Callable[..., Client]:
+    return lambda **env: make_client(**{**API_ENV, **env})
 
 
 @pytest.fixture
