@@ -8,8 +8,9 @@ JavaScript: forms post normally and the waiting page refreshes itself.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
@@ -41,26 +42,26 @@ NOTICES = {
 }
 
 MAX_QUANTITY = 4
+T = TypeVar("T")
+
+
+def _verified(request: Request[Any, Any, State], cookie: str, read: Callable[[str], T]) -> T | None:
+    """What a cookie's token says, or None when it is absent or not valid (a bad cookie is no cookie)."""
+    token = read_cookie(request, cookie)
+    if token is None:
+        return None
+    try:
+        return read(token)
+    except TokenError:
+        return None
 
 
 def _ticket_of(request: Request[Any, Any, State], room: WaitingRoom) -> Ticket | None:
-    token = read_cookie(request, TICKET_COOKIE)
-    if token is None:
-        return None
-    try:
-        return room.read_ticket(token)
-    except TokenError:
-        return None
+    return _verified(request, TICKET_COOKIE, room.read_ticket)
 
 
 def _pass_of(request: Request[Any, Any, State], room: WaitingRoom) -> AccessPass | None:
-    token = read_cookie(request, PASS_COOKIE)
-    if token is None:
-        return None
-    try:
-        return room.read_pass(token)
-    except TokenError:
-        return None
+    return _verified(request, PASS_COOKIE, room.read_pass)
 
 
 def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
