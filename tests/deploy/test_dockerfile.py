@@ -272,9 +272,7 @@ def test_entry_point_serves_and_stops_gracefully_on_sigterm(redis_url: str, tmp_
     output = log.read_text()
     assert "Application shutdown complete" in output, output[-3000:]
     assert released_in_time, f"the leader lease was not released on SIGTERM:\n{output[-3000:]}"
-    # After its graceful shutdown uvicorn re-raises the SIGTERM it caught. As PID 1 in a container the
-    # default action is ignored and main() returns 0. Run directly, the re-raise ends the process at
-    # once, and log records still queued in Litestar's logging thread may be lost with it.
-    assert returncode in (0, -signal.SIGTERM), output[-3000:]
-    if returncode == 0:
-        assert "leadership released" in output, output[-3000:]
+    # uvicorn re-raises the SIGTERM it handled; python -m webapp installs a handler for that, so the
+    # process returns from main() with 0 after a complete, flushed shutdown (container or not).
+    assert returncode == 0, output[-3000:]
+    assert "leadership released" in output, output[-3000:]
