@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import redis
 from web_helpers import ClientFactory, csrf_of
@@ -231,3 +232,21 @@ def test_a_theme_directory_overrides_templates_and_static_files(
     assert client.get("/static/js/room.js").status_code == 200  # files the theme lacks still come from ours
     assert "Our own 404" in client.get("/nope", headers=HTML).text
     assert 'data-testid="queue-status"' in client.get("/", headers=HTML).text
+
+
+def test_visitors_far_back_are_asked_to_poll_less_often(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="1", WINDOW_INTERVAL="2", JOIN_RATE_LIMIT="0")
+    tokens = [client.post("/join").json()["token"] for _ in range(200)]
+
+    def delay_of(token: str) -> int:
+        client.cookies.set("sq_ticket", token)
+        fragment = client.get("/room/status", headers=HTMX).text
+        found = re.search(r'hx-trigger="load delay:(\d+)ms', fragment)
+        assert found, fragment
+        return int(found.group(1))
+
+    near, middle, far = delay_of(tokens[2]), delay_of(tokens[10]), delay_of(tokens[199])
+    assert near < middle < far
+    assert far == 20_000  # capped: a million visitors far back cost at most one poll each per 20 s
+    api = client.get("/status", headers={"Authorization": f"Bearer {tokens[199]}"}).json()
+    assert api["poll_after_seconds"] == 20.0
