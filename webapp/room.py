@@ -6,6 +6,7 @@ the Redis store meet only in this module.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,6 +146,13 @@ class WaitingRoom:
             poll_after=window.poll_delay(wait, interval) if status is Status.WAITING else interval / 2,
             reconnecting=view.stale,
         )
+
+    async def place_order(self, access: AccessPass, quantity: int) -> tuple[str, int]:
+        """The demo sale's order for this pass: placed once, returned unchanged on a repeat submit."""
+        order = f"SQ-{access.position:06d}-{secrets.token_hex(2).upper()}:{quantity}"
+        kept = await self.store.record_order(access.pass_id, order, max(1, access.expires_at - self.now()))
+        number, _, kept_quantity = kept.rpartition(":")
+        return number, int(kept_quantity)
 
     async def ticket_used(self, ticket: Ticket) -> bool:
         """Whether this ticket has already been exchanged for a pass (one Redis read)."""

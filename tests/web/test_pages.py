@@ -250,3 +250,16 @@ def test_visitors_far_back_are_asked_to_poll_less_often(make_client: ClientFacto
     assert far == 20_000  # capped: a million visitors far back cost at most one poll each per 20 s
     api = client.get("/status", headers={"Authorization": f"Bearer {tokens[199]}"}).json()
     assert api["poll_after_seconds"] == 20.0
+
+
+def test_a_repeated_purchase_submit_keeps_the_first_order(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="5")
+    token = csrf_of(client.get("/", headers=HTML).text)
+    client.post("/room/join", data={"_csrf_token": token})
+    form = {"_csrf_token": csrf_of(client.get("/checkout").text)}
+    first = client.post("/checkout/buy", data={**form, "quantity": "2"}).text
+    again = client.post("/checkout/buy", data={**form, "quantity": "4"}).text
+    order = re.search(r"<strong>(SQ-[0-9A-F-]+)</strong>", first)
+    assert order
+    assert order.group(1) in again
+    assert "2 tickets" in again  # the double submit did not become a second, bigger order

@@ -22,6 +22,10 @@ class QueueKeys:
         """The one-time admission marker of a ticket."""
         return f"{self.tag}:claim:{ticket_id}"
 
+    def order(self, pass_id: str) -> str:
+        """The one order an access pass may place (the demo sale's double-submit guard)."""
+        return f"{self.tag}:order:{pass_id}"
+
     @property
     def rate_prefix(self) -> str:
         """Prefix of the join rate-limit counters (the ``limits`` library appends the client address)."""

@@ -153,6 +153,18 @@ class QueueStore:
         )
         return bool(claimed)
 
+    async def record_order(self, pass_id: str, order: str, ttl_seconds: float) -> str:
+        """Keep the first order placed with a pass and return it: a repeated submit gets the same order.
+
+        ``SET NX GET`` decides and reads in one atomic command (no script needed).
+        """
+        earlier = await self.redis.set(
+            self.keys.order(pass_id), order, nx=True, get=True, px=max(1, round(ttl_seconds * 1000))
+        )
+        if isinstance(earlier, bytes):
+            return earlier.decode()
+        return order
+
     async def admission_claimed(self, ticket_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.claim(ticket_id)))
 

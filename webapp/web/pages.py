@@ -7,7 +7,6 @@ JavaScript: forms post normally and the waiting page refreshes itself.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -224,5 +223,5 @@ async def buy(
         response = _checkout(room, access, error=f"Choose between 1 and {MAX_QUANTITY} tickets.")
         response.status_code = HTTP_400_BAD_REQUEST
         return response
-    order = f"SQ-{access.position:06d}-{secrets.token_hex(2).upper()}"
+    order, quantity = await room.place_order(access, quantity)
     return _checkout(room, access, order=order, quantity=quantity)
