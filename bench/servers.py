@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import redis
+
+from webapp.embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,44 +51,26 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> Non
 
 
 class RedisServer:
-    """``redis-server`` without persistence on a free loopback port."""
+    """A server without persistence on a free loopback port (the app's own ``EmbeddedRedis`` starts it)."""
 
     def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server") or shutil.which("valkey-server")
-        if binary is None:
-            raise RuntimeError("redis-server not found (apt-get install -y redis-server)")
-        self.binary = binary
         self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
+        self.directory = directory / "redis"
+        self.server: EmbeddedRedis | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
-        args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with self.client() as client:
-                    if client.ping():
-                        return
-            except redis.RedisError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}") from None
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        self.server = EmbeddedRedis.start(timeout=timeout, port=self.port, directory=self.directory)
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def stop(self) -> None:
-        _stop(self.process)
+        if self.server is not None:
+            self.server.stop(keep_directory=True)
 
 
 class AppServer:
