@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from conftest import RedisServer
 from e2e.launch import AppServer
+from tests.support import RedisServer
 from webapp.queue.keys import queue_keys
 
 

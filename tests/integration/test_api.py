@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from conftest import TEST_SECRET, RedisServer
+from tests.support import TEST_SECRET, RedisServer
 from webapp.tokens import TokenCodec
 
 SECRET = TEST_SECRET

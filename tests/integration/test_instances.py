@@ -21,7 +21,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from conftest import free_port
+from tests.support import free_port
 from webapp.queue.keys import queue_keys
 from webapp.queue.window import Status, status_of
 

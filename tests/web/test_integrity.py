@@ -11,10 +11,10 @@ from collections.abc import Callable
 import httpx
 import redis
 from redis.asyncio import Redis
-from web_helpers import ClientFactory, csrf_of, settings_for
 
-from conftest import RedisServer
 from e2e.launch import AppServer
+from tests.support import RedisServer, settings_for
+from tests.support.web import ClientFactory, csrf_of
 from webapp.app import build_room
 from webapp.queue.keys import queue_keys
 from webapp.room import Admission

@@ -6,8 +6,8 @@ import pathlib
 import re
 
 import redis
-from web_helpers import ClientFactory, csrf_of
 
+from tests.support.web import ClientFactory, csrf_of
 from webapp.queue.keys import queue_keys
 
 HTMX = {"HX-Request": "true"}

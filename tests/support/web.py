@@ -1,4 +1,4 @@
-"""Helpers shared by the tests of the HTTP surface."""
+"""What the tests of the HTTP surface share: the client types and reading a page's CSRF token."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ from collections.abc import Callable
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from webapp.settings import Settings
-
-SECRET = "test-secret-" + "x" * 40
-
 Client = TestClient[Litestar]
 ClientFactory = Callable[..., Client]
-
-
-def settings_for(redis_url: str, **env: str) -> Settings:
-    base = {"REDIS_URL": redis_url, "JWT_SECRET": SECRET, "WINDOW_SIZE": "1", "WINDOW_INTERVAL": "3600"}
-    return Settings.from_env({**base, **env})
+"""The ``make_client`` fixture: ``make_client(**env)`` starts an app (lifespan included) on the flushed Redis."""
 
 
 def csrf_of(html: str) -> str:
+    """The CSRF token a page's form carries; fails the test if there is none."""
     found = re.search(r'name="_csrf_token" value="([^"]+)"', html)
     assert found, "page carries no CSRF token"
     return found.group(1)

@@ -1,0 +1,64 @@
+"""Loops a test runs beside the code under test, stopped for sure when the test is done.
+
+redis-py 8.1 + hiredis on Python 3.11 sometimes loses a ``task.cancel()`` that lands while a command is
+in flight (the command returns, or raises ``ConnectionError`` instead). A loop that does not check for
+that itself can run on forever and hang the test's teardown; so every loop here goes through the
+product's own guard, ``webapp.queue.loops.stop_if_cancelled``, and every wait for a stop is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from webapp.queue.loops import stop_if_cancelled
+
+STOP_WITHIN = 5.0
+"""Seconds a cancelled loop gets to finish before the test fails loudly."""
+
+
+async def stop_task(task: asyncio.Task[Any], within: float = STOP_WITHIN) -> None:
+    """Cancel ``task`` and wait for it at most ``within`` seconds.
+
+    Fails (``AssertionError``) if it is still running then, and re-raises any error it ended with other
+    than the cancellation, so a loop that broke during the test does not pass unnoticed.
+    """
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        raise AssertionError(f"task {task.get_name()!r} was still running {within:g} s after it was cancelled")
+    if not task.cancelled() and (error := task.exception()) is not None:
+        raise error
+
+
+@contextlib.asynccontextmanager
+async def background(
+    turn: Callable[[], Awaitable[object]],
+    *,
+    every: float = 0.0,
+    stop_within: float = STOP_WITHIN,
+    name: str | None = None,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``await turn()`` in a loop (``every`` seconds apart) for the body of the ``async with``.
+
+    Each turn checks the cancellation guard before and after ``turn()``, also when ``turn()`` raised (a
+    lost cancellation can surface as a ``ConnectionError``). On exit the loop is stopped with
+    :func:`stop_task`.
+    """
+
+    async def loop() -> None:
+        while True:
+            stop_if_cancelled()
+            try:
+                await turn()
+            finally:
+                stop_if_cancelled()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop(), name=name or getattr(turn, "__qualname__", "background loop"))
+    try:
+        yield task
+    finally:
+        await stop_task(task, stop_within)
