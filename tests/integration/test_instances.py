@@ -25,7 +25,7 @@ from tests.support import free_port
 from webapp.queue.keys import queue_keys
 from webapp.queue.window import Status, status_of
 
-from .support import redis_now_ms, wait_until
+from tests.support import redis_now_ms, wait_until
 
 SIZE = 2
 INTERVAL = 0.5

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from webapp.queue.keys import QueueKeys
 from webapp.queue.leader import Lease, new_instance_id
 
-from .support import wait_until
+from tests.support import wait_until
 
 
 def leases(client: Redis, keys: QueueKeys, count: int, ttl: float) -> list[Lease]:

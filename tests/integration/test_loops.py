@@ -17,7 +17,7 @@ from webapp.queue.slider import Slider
 from webapp.queue.watcher import WindowWatcher
 from webapp.redis_client import connect
 
-from .support import make_store
+from tests.support.stores import make_store
 
 
 async def cancel_at_random_moments(redis_url: str, loop_of: str, rounds: int) -> list[str]:

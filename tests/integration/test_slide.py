@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from webapp.queue.keys import QueueKeys
 from webapp.queue.store import QueueStore, SlideOutcome
 
-from .support import hget_int, make_store, redis_now_ms
+from tests.support import redis_now_ms
+from tests.support.stores import hget_int, make_store
 
 SIZE = 5
 INTERVAL_MS = 10_000

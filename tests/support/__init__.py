@@ -5,7 +5,7 @@ Import it absolutely, ``from tests.support import free_port, wait_until``; the p
 """
 
 from tests.support.app_process import FAST_WINDOW_ENV, ROOT, AppProcess, app_process, inherited_environ
-from tests.support.background import background, stop_task
+from tests.support.background import background, repeat, stop_task
 from tests.support.config import BASE_ENV, TEST_SECRET, settings_for
 from tests.support.ports import free_port
 from tests.support.redis_clock import redis_now_ms
@@ -34,6 +34,7 @@ __all__ = [
     "free_port",
     "inherited_environ",
     "redis_now_ms",
+    "repeat",
     "require_binary",
     "sentinel_setup",
     "settings_for",

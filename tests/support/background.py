@@ -33,19 +33,12 @@ async def stop_task(task: asyncio.Task[Any], within: float = STOP_WITHIN) -> Non
         raise error
 
 
-@contextlib.asynccontextmanager
-async def background(
-    turn: Callable[[], Awaitable[object]],
-    *,
-    every: float = 0.0,
-    stop_within: float = STOP_WITHIN,
-    name: str | None = None,
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``await turn()`` in a loop (``every`` seconds apart) for the body of the ``async with``.
+def repeat(turn: Callable[[], Awaitable[object]], *, every: float = 0.0, name: str | None = None) -> asyncio.Task[None]:
+    """Start a task running ``await turn()`` in a loop, ``every`` seconds apart, until it is cancelled.
 
     Each turn checks the cancellation guard before and after ``turn()``, also when ``turn()`` raised (a
-    lost cancellation can surface as a ``ConnectionError``). On exit the loop is stopped with
-    :func:`stop_task`.
+    lost cancellation can surface as a ``ConnectionError``). Stop it with :func:`stop_task`, or use
+    :func:`background`, which does.
     """
 
     async def loop() -> None:
@@ -57,7 +50,19 @@ async def background(
                 stop_if_cancelled()
             await asyncio.sleep(every)
 
-    task = asyncio.create_task(loop(), name=name or getattr(turn, "__qualname__", "background loop"))
+    return asyncio.create_task(loop(), name=name or getattr(turn, "__qualname__", "background loop"))
+
+
+@contextlib.asynccontextmanager
+async def background(
+    turn: Callable[[], Awaitable[object]],
+    *,
+    every: float = 0.0,
+    stop_within: float = STOP_WITHIN,
+    name: str | None = None,
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``await turn()`` in a loop (see :func:`repeat`) for the body of the ``async with``, then stop it."""
+    task = repeat(turn, every=every, name=name)
     try:
         yield task
     finally:
