@@ -7,10 +7,9 @@ import time
 
 from redis.asyncio import Redis
 
+from tests.support import wait_until
 from webapp.queue.keys import QueueKeys
 from webapp.queue.leader import Lease, new_instance_id
-
-from tests.support import wait_until
 
 
 def leases(client: Redis, keys: QueueKeys, count: int, ttl: float) -> list[Lease]:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 
 import pytest
 
+from tests.support import wait_until
+from tests.support.stores import make_store
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
 from webapp.queue.watcher import WindowWatcher
 from webapp.redis_client import connect
-
-from tests.support.stores import make_store
 
 
 async def cancel_at_random_moments(redis_url: str, loop_of: str, rounds: int) -> list[str]:
@@ -43,6 +44,10 @@ async def cancel_at_random_moments(redis_url: str, loop_of: str, rounds: int) ->
     return still_running
 
 
+def leading(slider: Slider) -> Callable[[], bool]:
+    return lambda: slider.leading
+
+
 @pytest.mark.parametrize("loop_of", ["watcher", "slider"])
 async def test_a_cancelled_loop_always_stops(redis_url: str, loop_of: str) -> None:
     assert await cancel_at_random_moments(redis_url, loop_of, rounds=100) == []
@@ -58,8 +63,8 @@ async def test_a_leader_cancelled_anywhere_still_releases_the_lease_on_stop(redi
         await store.join(count=1_000)  # always someone waiting: the leader keeps sliding
         slider = Slider(store, Lease(client, keys.leader, new_instance_id(), 5.0), sleep=lambda _: asyncio.sleep(0))
         task = asyncio.create_task(slider.run())
-        await asyncio.sleep(0.005 + rng.uniform(0.0, 0.01))
-        assert slider.leading, "the only slider leads within 5 ms"
+        await wait_until(leading(slider), within=5, what=f"round {round_}: the only slider leading")
+        await asyncio.sleep(rng.uniform(0.0, 0.01))  # the cancellation lands at a random moment of its lead
         task.cancel()
         done, _ = await asyncio.wait([task], timeout=1.0)
         assert done, f"round {round_}: the slider did not stop"

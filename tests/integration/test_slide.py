@@ -9,11 +9,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from webapp.queue.keys import QueueKeys
-from webapp.queue.store import QueueStore, SlideOutcome
-
 from tests.support import redis_now_ms
 from tests.support.stores import hget_int, make_store
+from webapp.queue.keys import QueueKeys
+from webapp.queue.store import QueueStore, SlideOutcome
 
 SIZE = 5
 INTERVAL_MS = 10_000

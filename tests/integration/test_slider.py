@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
+from tests.support import redis_now_ms, repeat, stop_task, wait_until
+from tests.support.stores import make_store
 from webapp.queue.keys import QueueKeys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
-
-from tests.support import redis_now_ms, repeat, stop_task, wait_until
-from tests.support.stores import make_store
 
 INTERVAL = 0.5
 SIZE = 2
@@ -72,8 +71,11 @@ class Cluster:
             self.record.due.append(self.record.next_due)
         self.record.next_due = int(raw[3]) if raw[3] is not None else None
 
-    def start_sampling(self, client: Redis) -> None:
-        """Sample the window hash every 10 ms (through the cancellable loop of tests.support)."""
+    def start_sampling(self) -> None:
+        """Sample the window hash every 10 ms (through the cancellable loop of tests.support), on a client
+        of its own that outlives the test's (fixtures close in reverse order)."""
+        client = Redis.from_url(self.url)
+        self.clients.append(client)
         self._sampler = repeat(lambda: self.sample_once(client), every=0.01, name="slide sampler")
 
     def leaders(self) -> list[Replica]:
@@ -99,7 +101,9 @@ class Cluster:
         """Each sample saw the counter move by one; no slide came before it was due, nor two slides closer
         than half an interval (the slide script's own guarantee), and each moved the window by its size."""
         assert set(self.record.jumps) <= {1}, self.record.jumps
-        early = [(at, due) for (at, _, _), due in zip(self.record.slides, self.record.due, strict=True) if due and at < due]
+        early = [
+            (at, due) for (at, _, _), due in zip(self.record.slides, self.record.due, strict=True) if due and at < due
+        ]
         assert not early, early
         assert all(gap >= INTERVAL * 500 for gap in self.gaps_ms()), self.gaps_ms()
         ends = [w for _, w, _ in self.record.slides]
@@ -135,7 +139,7 @@ async def slides_reach(cluster: Cluster, count: int, within: float) -> None:
 
 async def test_one_slider_slides_every_interval(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
     await queue_with_waiting(client, keys)
-    cluster.start_sampling(client)
+    cluster.start_sampling()
     cluster.start(1, lease_ttl=1.5)
     await slides_reach(cluster, 5, within=5)
     cluster.assert_on_schedule()
@@ -145,7 +149,7 @@ async def test_one_slider_slides_every_interval(cluster: Cluster, client: Redis,
 async def test_three_sliders_still_slide_once_per_interval(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
     await queue_with_waiting(client, keys)
     started = await redis_now_ms(client)
-    cluster.start_sampling(client)
+    cluster.start_sampling()
     cluster.start(3, lease_ttl=1.5)
     await slides_reach(cluster, 5, within=5)
     elapsed = await redis_now_ms(client) - started
@@ -160,7 +164,7 @@ async def test_three_sliders_still_slide_once_per_interval(cluster: Cluster, cli
 async def test_a_stopped_leader_hands_over_at_once(cluster: Cluster, client: Redis, keys: QueueKeys) -> None:
     lease_ttl = 0.9
     await queue_with_waiting(client, keys)
-    cluster.start_sampling(client)
+    cluster.start_sampling()
     cluster.start(3, lease_ttl=lease_ttl)
     await slides_reach(cluster, 2, within=3)
     (leader,) = cluster.leaders()
@@ -182,7 +186,7 @@ async def test_a_crashed_leader_is_replaced_within_the_lease_ttl(
 ) -> None:
     lease_ttl = 0.9
     await queue_with_waiting(client, keys)
-    cluster.start_sampling(client)
+    cluster.start_sampling()
     cluster.start(3, lease_ttl=lease_ttl)
     await slides_reach(cluster, 2, within=3)
     (leader,) = cluster.leaders()
@@ -218,6 +222,6 @@ async def test_with_nobody_waiting_the_window_stays(cluster: Cluster, client: Re
     assert await client.hget(keys.window, "slides") is None
 
     await client.incr(keys.counter)  # now one visitor waits beyond the window
-    cluster.start_sampling(client)
+    cluster.start_sampling()
     await slides_reach(cluster, 1, within=2 * INTERVAL + 0.5)
     assert int(await client.hget(keys.window, "window_end") or 0) == 2 * SIZE

@@ -6,11 +6,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from webapp.queue.keys import QueueKeys, queue_keys
-from webapp.queue.store import QueueStore
-
 from tests.support import redis_now_ms
 from tests.support.stores import hget_int, make_store
+from webapp.queue.keys import QueueKeys, queue_keys
+from webapp.queue.store import QueueStore
 
 
 async def test_concurrent_joins_from_many_clients_issue_each_position_once(redis_url: str) -> None:
