@@ -9,9 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from tests.support import ROOT
 
