@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.support import ROOT
 
-HUNG_TEST = '''
+HUNG_TEST = """
 import threading
 import time
 
@@ -23,7 +23,7 @@ def test_hangs_forever():
     beside = threading.Thread(target=time.sleep, args=(600,), name="a-helper-thread", daemon=True)
     beside.start()
     threading.Event().wait()  # nothing will ever set it
-'''
+"""
 
 
 def test_a_hung_test_fails_within_its_limit_with_every_threads_stack(tmp_path: Path) -> None:
