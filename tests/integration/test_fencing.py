@@ -7,6 +7,7 @@ import itertools
 import signal
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.support import app_process, wait_until_sync
@@ -22,8 +23,11 @@ def holder(raw: redis.Redis) -> str | None:
     return None if value is None else str(value)
 
 
-def test_a_frozen_leader_cannot_slide_when_it_wakes(redis_url: str, tmp_path: Path) -> None:
+def test_a_frozen_leader_cannot_slide_when_it_wakes(
+    redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    request.addfinalizer(raw.close)  # closed when the test ends, not whenever the garbage collector gets to it
     raw.flushall()
     servers = [app_process(redis_url, tmp_path / f"app-{i}.log", **ENV).start() for i in range(2)]
     try:
