@@ -153,8 +153,14 @@ def test_flushall_mid_run_keeps_every_place(make_client: ClientFactory, redis_ur
 async def test_a_burst_of_joins_on_a_real_server_gets_every_position_once(
     redis_url: str, tmp_path: pathlib.Path
 ) -> None:
-    """More concurrent joins than redis-py's default pool size: all answered, positions 1..N exactly."""
-    server = app_process(redis_url, tmp_path / "app.log", JOIN_RATE_LIMIT="100000", WINDOW_INTERVAL="3600")
+    """More concurrent joins than redis-py's default pool size: all answered, positions 1..N exactly.
+
+    The claim is about concurrency, not latency: opening 300 connections on a loaded 2-core machine can
+    take longer than the default 1 s REDIS_TIMEOUT, and a timed-out call is a 503 by design (tested with
+    the outage tests), so this app gets a timeout no healthy Redis needs.
+    """
+    env = {"JOIN_RATE_LIMIT": "100000", "WINDOW_INTERVAL": "3600", "REDIS_TIMEOUT": "15"}
+    server = app_process(redis_url, tmp_path / "app.log", **env)
     server.start()
     try:
         limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
@@ -162,5 +168,6 @@ async def test_a_burst_of_joins_on_a_real_server_gets_every_position_once(
             replies = await asyncio.gather(*(client.post("/join") for _ in range(300)))
     finally:
         server.stop()
-    assert [r.status_code for r in replies] == [201] * 300
+    refused = [r.text for r in replies if r.status_code != 201]
+    assert not refused, f"{len(refused)} joins refused, first {refused[0][:300]}:\n{server.log()[-3000:]}"
     assert sorted(r.json()["position"] for r in replies) == list(range(1, 301))
