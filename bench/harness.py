@@ -36,7 +36,8 @@ from bench.measure import (
     run_wrk,
     wrk_available,
 )
-from bench.servers import AppServer, RedisServer, run_directory
+from bench.servers import bench_app, bench_redis, run_directory
+from tests.support import AppProcess, RedisServer
 
 ROUTES = ("hello", "status", "fragment", "join", "join-nolimit")
 LABELS = {
@@ -127,7 +128,7 @@ def route_missing(base_url: str, route: str, ticket: str) -> str | None:
     return "GET /room/status answered 404: not built yet, skipped" if status == 404 else None
 
 
-def load(app: AppServer, route: str, args: argparse.Namespace, tickets_file: Path, tickets: list[str]) -> LoadResult:
+def load(app: AppProcess, route: str, args: argparse.Namespace, tickets_file: Path, tickets: list[str]) -> LoadResult:
     script = SCRIPTS[route]
     if wrk_available() and not args.python_load:
         extra = [str(tickets_file)] if script in ("status", "fragment") else []
@@ -144,15 +145,15 @@ def bench_config(
     With ``join-nolimit`` among the routes, a second app (``JOIN_RATE_LIMIT=0``, same Redis, same queue)
     runs alongside and takes that route's load; the idle baseline is measured with both running.
     """
-    with redis_server.client() as client:
+    with redis_server.client(5.0) as client:
         client.flushall()
-    app = AppServer(workdir, redis_server.url, workers, APP_ENV)
+    app = bench_app(workdir, redis_server.url, workers, APP_ENV)
     _started.append(app)
     app.start()
-    unlimited: AppServer | None = None
+    unlimited: AppProcess | None = None
     try:
         if "join-nolimit" in args.routes:
-            unlimited = AppServer(workdir, redis_server.url, workers, NO_LIMIT_ENV)
+            unlimited = bench_app(workdir, redis_server.url, workers, NO_LIMIT_ENV)
             _started.append(unlimited)
             unlimited.start()
         tickets = asyncio.run(join_many(app.base_url, args.tickets, 16, keep=True))
@@ -162,7 +163,7 @@ def bench_config(
         for why in skipped.values():
             print(f"  note: {why}", flush=True)
         routes = [r for r in args.routes if r not in skipped]
-        with redis_server.client() as client:
+        with redis_server.client(5.0) as client:
             # Idle baseline: the watcher's refreshes and the slider's lease renewals, per second.
             before, started = command_count(client), time.perf_counter()
             time.sleep(args.seconds)  # the measurement period itself, not a synchronisation
@@ -204,7 +205,7 @@ def bench_config(
     return ConfigResult(workers, idle_rate, totals, skipped)
 
 
-def memory_per_visitor(app: AppServer, client: redis.Redis, joins: int) -> dict[str, str]:
+def memory_per_visitor(app: AppProcess, client: redis.Redis, joins: int) -> dict[str, str]:
     """Redis memory before/after ``joins`` waiting joins, once the app's connection pool is warm.
 
     Every Redis connection the app opens costs Redis its client buffers (~20 KB): a warm-up burst at
@@ -304,7 +305,7 @@ def print_table(results: list[ConfigResult], extras: dict[str, str], args: argpa
         print(f"Waiting page weight (gzip -9): {total} B = {total / 1024:.1f} KiB [{extras['page_detail']}]")
 
 
-_started: list[AppServer | RedisServer] = []
+_started: list[AppProcess | RedisServer] = []
 
 
 def _stop_everything(signum: int, frame: FrameType | None) -> None:
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop_everything)
     workdir = run_directory()
     print(f"bench: logs and tickets in {workdir}", flush=True)
-    redis_server = RedisServer(workdir)
+    redis_server = bench_redis(workdir)
     _started.append(redis_server)
     redis_server.start()
     extras: dict[str, str] = {}

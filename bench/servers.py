@@ -1,125 +1,46 @@
-"""The processes a benchmark starts for itself: a throwaway redis-server and the app under uvicorn.
+"""The processes a benchmark starts for itself: a throwaway Redis server and the app under uvicorn.
 
-Both bind 127.0.0.1 on free ports, log to files (not pipes), and are stopped by their process id.
+Both are the test suite's launchers (:mod:`tests.support`), so there is one way to start, wait for and
+stop each: 127.0.0.1 on free ports, logs in files (not pipes), stopped by process id. Only the choices
+that belong to a benchmark live here: uvicorn with N workers and the hello route, a fresh random secret.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-import redis
-
-from webapp.embedded import EmbeddedRedis
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support import AppProcess, RedisServer, free_port
 
 
 def run_directory(prefix: str = "sq-bench-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
-def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    """SIGTERM by pid, then SIGKILL to the process group it leads (its own workers) if it lingers."""
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+def bench_redis(directory: Path) -> RedisServer:
+    """A server without persistence on a free loopback port, in ``directory/redis``; call ``start()``."""
+    return RedisServer(directory=directory / "redis")
 
 
-class RedisServer:
-    """A server without persistence on a free loopback port (the app's own ``EmbeddedRedis`` starts it)."""
+def bench_app(directory: Path, redis_url: str, workers: int, env: Mapping[str, str]) -> AppProcess:
+    """The app (with the hello route) under uvicorn, ``workers`` processes in their own process group.
 
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory / "redis"
-        self.server: EmbeddedRedis | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.server = EmbeddedRedis.start(timeout=timeout, port=self.port, directory=self.directory)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop(keep_directory=True)
-
-
-class AppServer:
-    """The app (with the hello route) under uvicorn, ``workers`` processes, on a free loopback port."""
-
-    def __init__(self, directory: Path, redis_url: str, workers: int, env: Mapping[str, str]) -> None:
-        self.port = free_port()
-        self.workers = workers
-        self.log_path = directory / f"app-{workers}w-{self.port}.log"
-        self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "JWT_SECRET": secrets.token_urlsafe(48),
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(workers),
-            **env,
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        args = [
-            sys.executable, "-m", "uvicorn", "bench.hello_app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-            "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the app exited with {self.process.returncode}; see {self.log_path}")
-            if self._ready():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"the app did not become ready on port {self.port}; see {self.log_path}")
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + "/readyz", timeout=1) as reply:  # noqa: S310 - our own URL
-                return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self) -> None:
-        _stop(self.process)
+    Call ``start()``; ``stop()`` sends SIGTERM by pid, then kills the group (orphaned workers included).
+    """
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.hello_app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    app_env = {"REDIS_URL": redis_url, "JWT_SECRET": secrets.token_urlsafe(48), "WEB_CONCURRENCY": str(workers)}
+    return AppProcess(
+        {**app_env, **env},
+        directory / f"app-{workers}w-{port}.log",
+        command=command,
+        port=port,
+        new_session=True,
+    )

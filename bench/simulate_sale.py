@@ -33,7 +33,8 @@ from redis.exceptions import RedisError
 
 from bench.client import HttpConnection, HttpError
 from bench.measure import percentile
-from bench.servers import AppServer, RedisServer, run_directory
+from bench.servers import bench_app, bench_redis, run_directory
+from tests.support import AppProcess, RedisServer
 from webapp.queue.keys import queue_keys
 
 SLIDE_WATCH_SECONDS = 0.02
@@ -427,11 +428,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     redis_server: RedisServer | None = None
-    app: AppServer | None = None
+    app: AppProcess | None = None
     try:
         if args.url is None:
             workdir = run_directory("sq-sale-")
-            redis_server = RedisServer(workdir)
+            redis_server = bench_redis(workdir)
             redis_server.start()
             env = {
                 "WINDOW_SIZE": str(args.window_size),
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                 "JOIN_RATE_LIMIT": "1000000",
             }
             args.redis_url = redis_server.url
-            app = AppServer(workdir, redis_server.url, args.workers, env)
+            app = bench_app(workdir, redis_server.url, args.workers, env)
             app.start()
             host, port = "127.0.0.1", app.port
             print(f"simulate_sale: app on {app.base_url} (logs in {workdir})", flush=True)

@@ -1,7 +1,7 @@
 """Browser end-to-end fixtures: the real app in a subprocess, on the session's real Redis, driven by chromium.
 
 Each test gets its own app process (ready in well under a second) so it can choose the window it needs:
-``@pytest.mark.app_env(WINDOW_INTERVAL="60")`` overrides :data:`e2e.launch.DEFAULT_ENV` for the ``app``
+``@pytest.mark.app_env(WINDOW_INTERVAL="60")`` overrides :data:`tests.support.FAST_WINDOW_ENV` for the ``app``
 fixture, which also becomes the browser contexts' ``base_url``. ``start_app(**env)`` starts more.
 """
 
@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 import pytest
 
-from e2e.launch import AppServer, launch_args
+from tests.support import AppProcess, app_process
+from tests.support.browser import launch_args
 
-StartApp = Callable[..., AppServer]
+StartApp = Callable[..., AppProcess]
 
 # A window that never slides during a test: only position 1 (the first in line) is ever admitted.
 SLOW = {"WINDOW_INTERVAL": "60"}
@@ -47,10 +48,10 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture
 def start_app(redis_url: str, tmp_path: Path) -> Iterator[StartApp]:
     """Start ``python -m webapp`` with extra environment; every app started is stopped (by PID) at teardown."""
-    apps: list[AppServer] = []
+    apps: list[AppProcess] = []
 
-    def start(**env: str) -> AppServer:
-        app = AppServer(redis_url, tmp_path / f"app-{len(apps)}.log", env)
+    def start(**env: str) -> AppProcess:
+        app = app_process(redis_url, tmp_path / f"app-{len(apps)}.log", **env)
         apps.append(app)
         return app.start()
 
@@ -60,11 +61,11 @@ def start_app(redis_url: str, tmp_path: Path) -> Iterator[StartApp]:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, start_app: StartApp) -> AppServer:
+def app(request: pytest.FixtureRequest, start_app: StartApp) -> AppProcess:
     marker = request.node.get_closest_marker("app_env")
     return start_app(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
-def browser_context_args(browser_context_args: dict[str, Any], app: AppServer) -> dict[str, Any]:
+def browser_context_args(browser_context_args: dict[str, Any], app: AppProcess) -> dict[str, Any]:
     return {**browser_context_args, "base_url": app.base_url, "viewport": {"width": 1280, "height": 800}}

@@ -1,7 +1,7 @@
 """Write docs/screenshots/waiting-room.png and checkout.png (1280x800, light) from the real app in chromium.
 
-Run it through ``scripts/screenshots [output-dir]``. It starts its own Redis and ``python -m webapp`` (the e2e
-suite's launch code), and sets the queue's two integers directly so the pictures show a believable crowd
+Run it through ``scripts/screenshots [output-dir]``. It starts its own Redis and ``python -m webapp`` (through
+the test-support launchers the e2e suite uses), and sets the queue's two integers directly so the pictures show a believable crowd
 without joining a thousand times.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import redis
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
-from e2e.launch import ROOT, AppServer, ScratchRedis, launch_args
+from tests.support import ROOT, AppProcess, RedisServer, app_process
+from tests.support.browser import launch_args
 from webapp.queue.keys import queue_keys
 
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
@@ -49,12 +50,12 @@ def main(argv: list[str]) -> int:
     out = Path(argv[0]) if argv else ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sq-screenshots-") as scratch:
-        store = ScratchRedis(Path(scratch))
-        app: AppServer | None = None
+        store = RedisServer(directory=Path(scratch) / "redis").start()
+        app: AppProcess | None = None
         try:
             with redis.Redis.from_url(store.url) as client:
                 set_window(client, WINDOW_END_AT_JOIN, AHEAD_OF_VISITOR)
-                app = AppServer(store.url, Path(scratch) / "app.log", ENV).start()
+                app = app_process(store.url, Path(scratch) / "app.log", **ENV).start()
                 with sync_playwright() as playwright:
                     browser = playwright.chromium.launch(**launch_args())
                     context = browser.new_context(

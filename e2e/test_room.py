@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from pytest_playwright import CreateContextCallback
 
 from e2e.conftest import SLOW, RedisControl
-from e2e.launch import AppServer
+from tests.support import AppProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def position_of(page: Page) -> int:
     return int(page.get_by_test_id("queue-position").inner_text())
 
 
-def just_after_a_slide(app: AppServer) -> None:
+def just_after_a_slide(app: AppProcess) -> None:
     """Return right after the window slides, with nobody left waiting: the next slide is a full interval away."""
     first, second = app.join_many(2)
     assert first["status"] == "active"
@@ -41,7 +41,7 @@ def just_after_a_slide(app: AppServer) -> None:
 
 
 @pytest.mark.app_env(**SLOW)
-def test_visitor_is_placed_in_line_without_clicking(page: Page, app: AppServer) -> None:
+def test_visitor_is_placed_in_line_without_clicking(page: Page, app: AppProcess) -> None:
     app.join()  # someone is already in line, and admitted
 
     page.goto("/")
@@ -52,7 +52,7 @@ def test_visitor_is_placed_in_line_without_clicking(page: Page, app: AppServer) 
 
 
 @pytest.mark.app_env(**SLOW)
-def test_status_region_is_a_polite_live_region(page: Page, app: AppServer) -> None:
+def test_status_region_is_a_polite_live_region(page: Page, app: AppProcess) -> None:
     app.join()
     page.goto("/")
 
@@ -62,7 +62,7 @@ def test_status_region_is_a_polite_live_region(page: Page, app: AppServer) -> No
 
 
 @pytest.mark.app_env(WINDOW_INTERVAL="2")
-def test_visitor_is_carried_into_checkout_when_their_turn_comes(page: Page, app: AppServer) -> None:
+def test_visitor_is_carried_into_checkout_when_their_turn_comes(page: Page, app: AppProcess) -> None:
     just_after_a_slide(app)
 
     page.goto("/")
@@ -73,7 +73,7 @@ def test_visitor_is_carried_into_checkout_when_their_turn_comes(page: Page, app:
 
 
 @pytest.mark.app_env(**SLOW)
-def test_second_visitor_gets_the_next_position(page: Page, new_context: CreateContextCallback, app: AppServer) -> None:
+def test_second_visitor_gets_the_next_position(page: Page, new_context: CreateContextCallback, app: AppProcess) -> None:
     app.join()
     page.goto("/")
     expect(page.get_by_test_id("queue-position")).to_have_text("2")
@@ -85,7 +85,7 @@ def test_second_visitor_gets_the_next_position(page: Page, new_context: CreateCo
 
 
 @pytest.mark.app_env(**SLOW)
-def test_checkout_refuses_visitors_who_were_not_admitted(page: Page, app: AppServer) -> None:
+def test_checkout_refuses_visitors_who_were_not_admitted(page: Page, app: AppProcess) -> None:
     app.join()
 
     page.goto("/checkout")  # a fresh browser, no ticket
@@ -100,7 +100,7 @@ def test_checkout_refuses_visitors_who_were_not_admitted(page: Page, app: AppSer
 
 
 @pytest.mark.app_env(**SLOW)
-def test_another_tab_and_a_reload_keep_the_same_place(page: Page, context: BrowserContext, app: AppServer) -> None:
+def test_another_tab_and_a_reload_keep_the_same_place(page: Page, context: BrowserContext, app: AppProcess) -> None:
     app.join()
     page.goto("/")
     expect(page.get_by_test_id("queue-position")).to_have_text("2")
@@ -117,7 +117,7 @@ def test_another_tab_and_a_reload_keep_the_same_place(page: Page, context: Brows
 
 
 @pytest.mark.app_env(WINDOW_INTERVAL="2")
-def test_works_without_javascript(new_context: CreateContextCallback, app: AppServer) -> None:
+def test_works_without_javascript(new_context: CreateContextCallback, app: AppProcess) -> None:
     page = new_context(java_script_enabled=False).new_page()
     just_after_a_slide(app)
 
@@ -132,7 +132,7 @@ def test_works_without_javascript(new_context: CreateContextCallback, app: AppSe
 
 @pytest.mark.app_env(WINDOW_INTERVAL="0.5", ACTIVE_WINDOW_COUNT="1")
 def test_missed_turn_shows_expired_and_rejoin_goes_to_the_back(
-    new_context: CreateContextCallback, app: AppServer
+    new_context: CreateContextCallback, app: AppProcess
 ) -> None:
     context = new_context(java_script_enabled=False)
     page = context.new_page()
@@ -158,7 +158,7 @@ def test_missed_turn_shows_expired_and_rejoin_goes_to_the_back(
 
 
 @pytest.mark.app_env(WINDOW_INTERVAL="0.5", ACTIVE_WINDOW_COUNT="1")
-def test_access_pass_survives_the_window_sliding_past(page: Page, context: BrowserContext, app: AppServer) -> None:
+def test_access_pass_survives_the_window_sliding_past(page: Page, context: BrowserContext, app: AppProcess) -> None:
     page.goto("/")  # first in line: admitted at once
     expect(page.get_by_test_id("checkout")).to_be_visible()
     ticket = ticket_of(context)
@@ -172,7 +172,7 @@ def test_access_pass_survives_the_window_sliding_past(page: Page, context: Brows
 
 
 @pytest.mark.app_env(**SLOW)
-def test_buying_completes_with_an_order_confirmation(page: Page, app: AppServer) -> None:
+def test_buying_completes_with_an_order_confirmation(page: Page, app: AppProcess) -> None:
     page.goto("/")
     expect(page.get_by_test_id("checkout")).to_be_visible()
 
@@ -184,7 +184,7 @@ def test_buying_completes_with_an_order_confirmation(page: Page, app: AppServer)
 
 
 @pytest.mark.app_env(WINDOW_INTERVAL="1")
-def test_room_reconnects_after_redis_comes_back(page: Page, app: AppServer, redis_server: RedisControl) -> None:
+def test_room_reconnects_after_redis_comes_back(page: Page, app: AppProcess, redis_server: RedisControl) -> None:
     navigations: list[str] = []
     page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
     just_after_a_slide(app)
@@ -209,7 +209,7 @@ def test_room_reconnects_after_redis_comes_back(page: Page, app: AppServer, redi
 
 
 @pytest.mark.app_env(**SLOW)
-def test_unknown_page_is_a_404(page: Page, app: AppServer) -> None:
+def test_unknown_page_is_a_404(page: Page, app: AppProcess) -> None:
     response = page.goto("/nope")
 
     assert response is not None

@@ -6,8 +6,6 @@ import fnmatch
 import json
 import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import httpx
-import pytest
 import redis
 import yaml  # type: ignore[import-untyped]
 
+from tests.support import TEST_SECRET, AppProcess, free_port, wait_until_sync
 from webapp.queue.keys import queue_keys
 from webapp.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_SECRET = "test-secret-" + "y" * 40
 HTMX_DIST = "node_modules/htmx.org/dist"
 
 
@@ -97,13 +94,6 @@ def configmap() -> dict[str, str]:
     docs = yaml.safe_load_all((ROOT / "k8s" / "configmap.yaml").read_text())
     [data] = [doc["data"] for doc in docs if doc and doc["kind"] == "ConfigMap"]
     return {str(k): str(v) for k, v in data.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_runtime_is_slim_python_311_built_in_stages() -> None:
@@ -213,63 +203,39 @@ def get(url: str) -> int:
         return 0
 
 
-def wait_for(condition_met: object, what: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    assert callable(condition_met)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition_met():
-            return
-        if process.poll() is not None:
-            pytest.fail(f"the server exited ({process.returncode}) before {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
-    pytest.fail(f"no {what} within {timeout:g}s:\n{log.read_text()[-3000:]}")
-
-
 def test_entry_point_serves_and_stops_gracefully_on_sigterm(redis_url: str, tmp_path: Path) -> None:
     [entrypoint] = final("ENTRYPOINT")
     argv = entrypoint.exec_form()
-    port = free_port()
     image_env = {name: value for name, value in final_env().items() if name != "PATH"}
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **image_env,
-        **configmap(),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "JWT_SECRET": TEST_SECRET,
-    }
-    log = tmp_path / "server.log"
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, *argv[1:]], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    env = {**image_env, **configmap(), "REDIS_URL": redis_url, "JWT_SECRET": TEST_SECRET}
+    # The image's environment only (plus PATH), not the test runner's: HOST and PORT are the launcher's.
+    server = AppProcess(
+        env,
+        tmp_path / "server.log",
+        command=[sys.executable, *argv[1:]],
+        cwd=tmp_path,
+        base_environ={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+    server.start(timeout=30)
     try:
-        wait_for(lambda: get(f"{base}/readyz") == 200, "/readyz answering 200", process, log, timeout=30)
-        wait_for(lambda: "leadership taken" in log.read_text(), "leadership taken", process, log, timeout=15)
-        assert get(f"{base}/livez") == 200
-        assert get(f"{base}/vendor/htmx.min.js") == 200, "htmx's dist/ is not served"
-        joined = httpx.post(f"{base}/join", timeout=5)
-        assert joined.status_code in (200, 201)
+        wait_until_sync(lambda: "leadership taken" in server.log(), 15, what="leadership taken")
+        assert get(server.url("/livez")) == 200
+        assert get(server.url("/vendor/htmx.min.js")) == 200, "htmx's dist/ is not served"
+        joined = httpx.post(server.url("/join"), timeout=5)
+        assert joined.status_code == 201, "a first join on a flushed Redis creates a ticket"
+        assert joined.json()["position"] == 1
         assert joined.json()["token"]
-        assert run_healthcheck(port) == 0
+        assert run_healthcheck(server.port) == 0
         lease = queue_keys(env["QUEUE_NAME"]).leader
         with redis.Redis.from_url(redis_url) as client:
             assert client.exists(lease) == 1
             # The lease was renewed at most a third of its TTL ago: gone sooner, it was released, not expired.
             expires_at = time.monotonic() + float(Settings.lease_ttl) * 2 / 3
-            process.send_signal(signal.SIGTERM)
-            try:
-                returncode = process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"still running 15 s after SIGTERM:\n{log.read_text()[-3000:]}")
+            returncode = server.stop(timeout=15)  # SIGTERM; SIGKILL (and a non-zero code) past 15 s
             released_in_time = client.exists(lease) == 0 and time.monotonic() < expires_at
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    output = log.read_text()
+        server.stop()
+    output = server.log()
     assert "Application shutdown complete" in output, output[-3000:]
     assert released_in_time, f"the leader lease was not released on SIGTERM:\n{output[-3000:]}"
     # uvicorn re-raises the SIGTERM it handled; python -m webapp installs a handler for that, so the

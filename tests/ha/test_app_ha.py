@@ -5,16 +5,13 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from tests.support import TEST_SECRET, ClusterSetup, SentinelSetup
 from webapp.app import create_app
 from webapp.settings import Settings
 
-from .conftest import ClusterSetup, SentinelSetup
-
-SECRET = "ha-test-secret-" + "y" * 40
-
 
 def exercise(url: str) -> None:
-    env = {"REDIS_URL": url, "JWT_SECRET": SECRET, "WINDOW_SIZE": "2", "JOIN_RATE_LIMIT": "4", "QUEUE_NAME": "hq"}
+    env = {"REDIS_URL": url, "JWT_SECRET": TEST_SECRET, "WINDOW_SIZE": "2", "JOIN_RATE_LIMIT": "4", "QUEUE_NAME": "hq"}
     with TestClient[Litestar](create_app(Settings.from_env(env)), base_url="http://room.test") as client:
         assert client.get("/readyz").status_code == 200
         joins = [client.post("/join") for _ in range(4)]
@@ -29,9 +26,7 @@ def exercise(url: str) -> None:
 
 
 def test_the_app_serves_the_queue_over_cluster(cluster_setup: ClusterSetup) -> None:
-    for node in cluster_setup.nodes:
-        with node.client() as raw:
-            raw.flushall()
+    cluster_setup.flushall()
     exercise(cluster_setup.url)
 
 
@@ -40,10 +35,8 @@ def test_the_app_serves_the_queue_over_sentinel(sentinel_setup: SentinelSetup) -
 
 
 def test_three_replicas_on_cluster_behave_as_one_fair_queue(cluster_setup: ClusterSetup) -> None:
-    for node in cluster_setup.nodes:
-        with node.client() as raw:
-            raw.flushall()
-    env = {"REDIS_URL": cluster_setup.url, "JWT_SECRET": SECRET, "WINDOW_SIZE": "3", "JOIN_RATE_LIMIT": "0"}
+    cluster_setup.flushall()
+    env = {"REDIS_URL": cluster_setup.url, "JWT_SECRET": TEST_SECRET, "WINDOW_SIZE": "3", "JOIN_RATE_LIMIT": "0"}
     apps = [create_app(Settings.from_env({**env, "QUEUE_NAME": "three"})) for _ in range(3)]
     clients = [TestClient[Litestar](app, base_url="http://room.test") for app in apps]
     for client in clients:

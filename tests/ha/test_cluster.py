@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from tests.ha.checks import check_queue_works
+from tests.support import ClusterSetup
 from webapp.queue.keys import queue_keys
 from webapp.redis_client import connect
-
-from .checks import check_queue_works
-from .conftest import ClusterSetup
 
 QUEUE_NAMES = ["main", "spring-sale", "tour:2026", "a", "{odd}", "späti"]
 

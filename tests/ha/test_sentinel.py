@@ -8,19 +8,19 @@ position issued before it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 from redis.exceptions import RedisError
 
+from tests.ha.checks import check_queue_works
+from tests.support import SentinelSetup, background, wait_until
 from webapp.queue.keys import queue_keys
 from webapp.queue.store import QueueStore
 from webapp.redis_client import RedisClient, SentinelMaster, connect
-
-from .checks import check_queue_works
-from .conftest import SentinelSetup
 
 JOINERS = 4
 JOINS_BEFORE_KILL = 300
@@ -50,7 +50,6 @@ class JoinLog:
 
     issued: list[tuple[float, int]] = field(default_factory=list)
     errors: list[tuple[float, str]] = field(default_factory=list)
-    stopped: bool = False
 
     def after(self, moment: float) -> list[int]:
         return [position for at, position in self.issued if at > moment]
@@ -59,13 +58,16 @@ class JoinLog:
         return [position for at, position in self.issued if at <= moment]
 
 
-async def join_forever(store: QueueStore, log: JoinLog) -> None:
-    """One visitor after another; a failed join is a 503 the visitor retries a moment later.
+def visitor(store: QueueStore, log: JoinLog) -> Callable[[], Awaitable[None]]:
+    """One join, logged; a failed join is a 503 the visitor retries a moment later.
 
-    Stopped by a flag, not by ``Task.cancel()``: on Python 3.11 ``asyncio.wait_for`` (used by redis-py
-    for every socket timeout) can swallow a cancellation that lands as the I/O completes.
+    Run in a loop by :func:`tests.support.background`, whose cancellation guard stops it even when
+    redis-py loses the ``Task.cancel()`` (Python 3.11's ``asyncio.wait_for`` can swallow one that lands
+    as the I/O completes). The position is logged in the same step as the reply arrives, so a cancelled
+    turn never leaves an acknowledged position out of the log.
     """
-    while not log.stopped:
+
+    async def join_once() -> None:
         try:
             issued = await store.join()
         except RedisError as exc:
@@ -74,13 +76,7 @@ async def join_forever(store: QueueStore, log: JoinLog) -> None:
         else:
             log.issued.append((time.monotonic(), issued.last))
 
-
-async def wait_for(condition: object, budget: float, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + budget
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {budget:g} s"
-        await asyncio.sleep(0.01)
+    return join_once
 
 
 async def test_sigkill_of_the_master_never_issues_a_position_twice(
@@ -89,9 +85,10 @@ async def test_sigkill_of_the_master_never_issues_a_position_twice(
     store = QueueStore(master, queue_keys("failover"), 10, 30)
     await store.seed()
     log = JoinLog()
-    joiners = [asyncio.create_task(join_forever(store, log)) for _ in range(JOINERS)]
-    try:
-        await wait_for(lambda: len(log.issued) >= JOINS_BEFORE_KILL, 10, "joins before the kill")
+    async with contextlib.AsyncExitStack() as joiners:
+        for index in range(JOINERS):
+            await joiners.enter_async_context(background(visitor(store, log), name=f"joiner-{index}"))
+        await wait_until(lambda: len(log.issued) >= JOINS_BEFORE_KILL, 10, what="joins before the kill")
         sentinel_setup.master.kill()
         killed_at = time.monotonic()
 
@@ -103,10 +100,7 @@ async def test_sigkill_of_the_master_never_issues_a_position_twice(
                 promoted_at = promoted_at or time.monotonic()
             return bool(promoted_at) and len(log.after(killed_at)) >= JOINS_AFTER_FAILOVER
 
-        await wait_for(promoted, FAILOVER_BUDGET, "promotion of the replica and joins on it")
-    finally:
-        log.stopped = True
-        await asyncio.wait_for(asyncio.gather(*joiners), timeout=10)
+        await wait_until(promoted, FAILOVER_BUDGET, what="promotion of the replica and joins on it")
 
     assert isinstance(master, SentinelMaster)
     assert master.sentinels is not None

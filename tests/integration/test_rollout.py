@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from e2e.launch import AppServer
+from tests.support import AppProcess, app_process
 from webapp.queue.keys import queue_keys
 
 RANK = {"waiting": 0, "active": 1, "expired": 2}
@@ -17,14 +17,14 @@ ENV = {"WINDOW_SIZE": "2", "WINDOW_INTERVAL": "0.5", "ACTIVE_WINDOW_COUNT": "50"
 def test_a_rolling_restart_of_three_replicas_loses_nobody(redis_url: str, tmp_path: Path) -> None:
     with redis.Redis.from_url(redis_url) as raw:
         raw.flushall()
-    servers = [AppServer(redis_url, tmp_path / f"app-{i}.log", ENV).start() for i in range(3)]
+    servers = [app_process(redis_url, tmp_path / f"app-{i}.log", **ENV).start() for i in range(3)]
     try:
         round_robin = itertools.cycle(range(3))
         tickets = [servers[next(round_robin)].join() for _ in range(30)]
         assert [t["position"] for t in tickets] == list(range(1, 31))
         seen = {t["token"]: "waiting" for t in tickets}
 
-        def check_everyone(server: AppServer) -> None:
+        def check_everyone(server: AppProcess) -> None:
             for ticket in tickets:
                 body = server.status(ticket["token"])
                 assert body["position"] == ticket["position"], "a visitor's place changed"
@@ -32,7 +32,7 @@ def test_a_rolling_restart_of_three_replicas_loses_nobody(redis_url: str, tmp_pa
                 seen[ticket["token"]] = body["status"]
 
         for i in range(3):  # replace one replica at a time, as a Deployment with maxUnavailable 0 does
-            replacement = AppServer(redis_url, tmp_path / f"app-{i}-new.log", ENV).start()
+            replacement = app_process(redis_url, tmp_path / f"app-{i}-new.log", **ENV).start()
             servers[i].stop()  # SIGTERM: graceful, the lease is released if it was the leader
             servers[i] = replacement
             for server in servers:

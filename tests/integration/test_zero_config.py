@@ -3,30 +3,16 @@ one generated secret for all of them, and nothing left behind when the process i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from e2e.launch import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+from tests.support import AppProcess, wait_until_sync
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -48,43 +34,22 @@ def call(base: str, method: str, path: str, token: str | None = None) -> tuple[i
         return response.status, json.load(response)
 
 
-def ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/readyz", timeout=1) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def zero_config(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_ADDR", "JWT_SECRET")}
-    env.update({"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2", "JOIN_RATE_LIMIT": "0"})
-    log = tmp_path / "app.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "webapp"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+def zero_config(tmp_path: Path) -> Iterator[AppProcess]:
+    """``python -m webapp`` with no REDIS_URL and no JWT_SECRET, two workers, in its own process group."""
+    app = AppProcess({"WEB_CONCURRENCY": "2", "JOIN_RATE_LIMIT": "0"}, tmp_path / "app.log", new_session=True)
+    app.start()
     try:
-        wait_for(lambda: ready(base) or process.poll() is not None)
-        assert process.poll() is None, log.read_text()
-        yield process, base, log
+        yield app
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):  # workers orphaned by a SIGKILLed parent
-            os.killpg(process.pid, signal.SIGKILL)
+        app.stop()  # SIGTERM by pid, then SIGKILL to the group: no orphaned worker survives
 
 
 def test_two_workers_share_the_embedded_redis_and_one_secret(
-    zero_config: tuple[subprocess.Popen[bytes], str, Path],
+    zero_config: AppProcess,
 ) -> None:
-    _, base, log = zero_config
-    text = log.read_text()
+    base = zero_config.base_url
+    text = zero_config.log()
     assert "for development only" in text
     assert "generated one for this run" in text
     joined = [call(base, "POST", "/join")[1] for _ in range(20)]
@@ -96,16 +61,17 @@ def test_two_workers_share_the_embedded_redis_and_one_secret(
 
 
 def test_the_embedded_redis_dies_with_the_process_even_on_sigkill(
-    zero_config: tuple[subprocess.Popen[bytes], str, Path],
+    zero_config: AppProcess,
 ) -> None:
-    process, _, log = zero_config
-    found = re.search(r"unix://(\S+/redis\.sock)", log.read_text())
-    assert found, log.read_text()
+    process = zero_config.process
+    assert process is not None
+    found = re.search(r"unix://(\S+/redis\.sock)", zero_config.log())
+    assert found, zero_config.log()
     directory = str(Path(found.group(1)).parent)
     assert processes_mentioning(directory), "the embedded server is not running"
     workers = [p for p in processes_mentioning("multiprocessing") if os.getpgid(p) == process.pid]
     assert len(workers) >= 2
     process.kill()
     process.wait(timeout=5)
-    wait_for(lambda: not processes_mentioning(directory), timeout=10)
-    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), timeout=10)  # workers too
+    wait_until_sync(lambda: not processes_mentioning(directory), 10, what="the embedded server gone")
+    wait_until_sync(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 10, what="the workers gone")

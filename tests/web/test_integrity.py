@@ -5,28 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import time
-from collections.abc import Callable
 
 import httpx
 import redis
 from redis.asyncio import Redis
 
-from e2e.launch import AppServer
-from tests.support import RedisServer, settings_for
+from tests.support import RedisServer, app_process, settings_for, wait_until_sync
 from tests.support.web import ClientFactory, csrf_of
 from webapp.app import build_room
 from webapp.queue.keys import queue_keys
 from webapp.room import Admission
 
 HTML = {"Accept": "text/html"}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 async def test_fifty_redemptions_of_one_ticket_give_exactly_one_pass(redis_url: str) -> None:
@@ -129,7 +119,9 @@ def test_redis_outage_is_503_for_joins_and_reconnecting_for_visitors(
         assert join.headers["Retry-After"].isdigit()
         assert client.get("/readyz").status_code == 503
         assert client.get("/livez").status_code == 200
-        wait_for(lambda: client.get("/status", headers=bearer).json()["reconnecting"])
+        wait_until_sync(
+            lambda: client.get("/status", headers=bearer).json()["reconnecting"], 10, what="status saying reconnecting"
+        )
         status = client.get("/status", headers=bearer).json()
         assert (status["position"], status["status"]) == (2, "waiting")
         client.cookies.set("sq_ticket", token)
@@ -140,8 +132,8 @@ def test_redis_outage_is_503_for_joins_and_reconnecting_for_visitors(
     finally:
         redis_server.start()
     # Redis came back empty: the queue carries on where it was, no replica restarted.
-    wait_for(lambda: client.get("/readyz").status_code == 200)
-    wait_for(lambda: not client.get("/status", headers=bearer).json()["reconnecting"])
+    wait_until_sync(lambda: client.get("/readyz").status_code == 200, 10, what="/readyz 200 again")
+    wait_until_sync(lambda: not client.get("/status", headers=bearer).json()["reconnecting"], 10, what="reconnected")
     assert client.get("/status", headers=bearer).json()["status"] == "waiting"
     assert client.post("/join").json()["position"] == 3
 
@@ -152,7 +144,7 @@ def test_flushall_mid_run_keeps_every_place(make_client: ClientFactory, redis_ur
     before = [client.get("/status", headers={"Authorization": f"Bearer {t}"}).json() for t in tokens]
     with redis.Redis.from_url(redis_url) as raw:
         raw.flushall()
-        wait_for(lambda: raw.exists(queue_keys("main").window) == 1)
+        wait_until_sync(lambda: raw.exists(queue_keys("main").window) == 1, 10, what="window re-seeded")
     after = [client.get("/status", headers={"Authorization": f"Bearer {t}"}).json() for t in tokens]
     assert [(s["position"], s["status"]) for s in after] == [(s["position"], s["status"]) for s in before]
     assert client.post("/join").json()["position"] == 6
@@ -161,8 +153,14 @@ def test_flushall_mid_run_keeps_every_place(make_client: ClientFactory, redis_ur
 async def test_a_burst_of_joins_on_a_real_server_gets_every_position_once(
     redis_url: str, tmp_path: pathlib.Path
 ) -> None:
-    """More concurrent joins than redis-py's default pool size: all answered, positions 1..N exactly."""
-    server = AppServer(redis_url, tmp_path / "app.log", {"JOIN_RATE_LIMIT": "100000", "WINDOW_INTERVAL": "3600"})
+    """More concurrent joins than redis-py's default pool size: all answered, positions 1..N exactly.
+
+    The claim is about concurrency, not latency: opening 300 connections on a loaded 2-core machine can
+    take longer than the default 1 s REDIS_TIMEOUT, and a timed-out call is a 503 by design (tested with
+    the outage tests), so this app gets a timeout no healthy Redis needs.
+    """
+    env = {"JOIN_RATE_LIMIT": "100000", "WINDOW_INTERVAL": "3600", "REDIS_TIMEOUT": "15"}
+    server = app_process(redis_url, tmp_path / "app.log", **env)
     server.start()
     try:
         limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
@@ -170,5 +168,6 @@ async def test_a_burst_of_joins_on_a_real_server_gets_every_position_once(
             replies = await asyncio.gather(*(client.post("/join") for _ in range(300)))
     finally:
         server.stop()
-    assert [r.status_code for r in replies] == [201] * 300
+    refused = [r.text for r in replies if r.status_code != 201]
+    assert not refused, f"{len(refused)} joins refused, first {refused[0][:300]}:\n{server.log()[-3000:]}"
     assert sorted(r.json()["position"] for r in replies) == list(range(1, 301))

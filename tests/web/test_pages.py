@@ -154,7 +154,9 @@ def test_checkout_refuses_forged_cookies(make_client: ClientFactory) -> None:
         client.cookies.clear()
         client.cookies.set(name, value)
         response = client.get("/checkout", follow_redirects=False)
-        assert response.status_code in (303, 431), (name, value[:10])
+        # Even the 5000-byte cookie is well under the 8 KiB header limit: refused by the page, not the size guard.
+        assert response.status_code == 303, (name, value[:10])
+        assert response.headers["location"] == "/"
 
 
 def test_buying_completes_with_a_confirmation(make_client: ClientFactory) -> None:
