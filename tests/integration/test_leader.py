@@ -8,8 +8,10 @@ import time
 from redis.asyncio import Redis
 
 from tests.support import wait_until
+from tests.support.stores import make_store
 from webapp.queue.keys import QueueKeys
 from webapp.queue.leader import Lease, new_instance_id
+from webapp.queue.slider import Slider
 
 
 def leases(client: Redis, keys: QueueKeys, count: int, ttl: float) -> list[Lease]:
@@ -75,3 +77,16 @@ async def test_release_lets_another_acquire_at_once(client: Redis, keys: QueueKe
     assert await other.acquire()
     assert not await holder.release()  # releasing twice does not touch the successor's lease
     assert await client.get(keys.leader) == other.instance_id.encode()
+
+
+async def test_stop_releases_a_lease_the_slider_stopped_believing_in(client: Redis, keys: QueueKeys) -> None:
+    """A Redis error clears ``leading`` while the lease is still ours; shutdown must still hand it back,
+    and a follower's shutdown must leave the leader's lease alone."""
+    store = make_store(client)
+    ours, theirs = (Slider(store, lease) for lease in leases(client, keys, 2, ttl=10))
+    assert await ours.lease.acquire()
+    ours.leading = False  # what a failed renewal leaves behind
+    await theirs.stop()
+    assert await client.get(keys.leader) == ours.lease.instance_id.encode()
+    await ours.stop()
+    assert await client.exists(keys.leader) == 0

@@ -71,9 +71,12 @@ class Slider:
             await self.sleep(delay)
 
     async def stop(self) -> None:
-        """Release the lease on graceful shutdown so a successor leads immediately."""
-        if not self.leading:
-            return
+        """Release the lease on graceful shutdown so a successor leads immediately.
+
+        Tried even when this replica no longer believes it leads: a Redis error (or a cancellation
+        redis-py turned into one) clears ``leading`` while the lease may still be ours, and the release
+        script deletes it only if it is, so asking costs one round trip and can never unseat another.
+        """
         try:
             if await self.lease.release():
                 log.info("leadership released by %s", self.lease.instance_id)
