@@ -24,6 +24,8 @@ from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.embedded import follow_supervisor
+from webapp.queue.controls import Pace
+from webapp.queue.events import EventLog
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
@@ -72,11 +74,13 @@ def build_room(
 ) -> tuple[WaitingRoom, Slider]:
     """Wire one replica's queue: store, window watcher, waiting room, and the slider that may lead."""
     keys = queue_keys(settings.queue_name)
-    store = QueueStore(redis, keys, settings.window_size, settings.window_interval)
+    store = QueueStore(redis, keys, settings.window_size, settings.window_interval, Pace.of(settings))
     watcher = WindowWatcher(
         store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
     )
-    slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
+    slider = Slider(
+        store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl), events=EventLog(redis, keys)
+    )
     codec = TokenCodec(settings.jwt_secret, settings.queue_name)
     return WaitingRoom(settings, codec, store, watcher, clock), slider
 

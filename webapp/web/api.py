@@ -24,10 +24,12 @@ class StatusBody:
     status: str
     ahead: int
     window_end: int
-    estimated_wait_seconds: float
+    estimated_wait_seconds: float | None
     active_seconds_left: float
     poll_after_seconds: float
     reconnecting: bool
+    paused: bool
+    message: str
 
     @classmethod
     def of(cls, status: TicketStatus) -> StatusBody:
@@ -36,10 +38,13 @@ class StatusBody:
             status=status.status.value,
             ahead=status.ahead,
             window_end=status.window_end,
-            estimated_wait_seconds=round(status.estimated_wait, 1),
+            # No estimate while admission is paused: nobody knows when the operator resumes.
+            estimated_wait_seconds=None if status.paused else round(status.estimated_wait, 1),
             active_seconds_left=round(status.active_time_left, 1),
             poll_after_seconds=round(status.poll_after, 2),
             reconnecting=status.reconnecting,
+            paused=status.paused,
+            message=status.message,
         )
 
 
