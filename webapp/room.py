@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from webapp.queue import window
+from webapp.queue.activity import Activity
 from webapp.queue.batcher import JoinBatcher
 from webapp.queue.controls import Pace
 from webapp.queue.store import QueueStore
@@ -83,6 +84,7 @@ class WaitingRoom:
         self.watcher = watcher
         self.clock = clock
         self.batcher = JoinBatcher(store.join)
+        self.activity: Activity | None = None  # counts joins and admissions for the console and /metrics
         self._verified: dict[str, Ticket] = {}
 
     MAX_VERIFIED = 50_000
@@ -138,6 +140,8 @@ class WaitingRoom:
     async def issue(self) -> Joined:
         """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
         issued = await self.batcher.join()
+        if self.activity is not None:
+            self.activity.joined()
         now = self.now()
         token, ticket = self.codec.mint_ticket(
             issued.last, issued.window_end, now, self.settings.ticket_ttl, issued.epoch
@@ -195,6 +199,8 @@ class WaitingRoom:
         pass_token, access = self.codec.mint_pass(ticket, now, self.settings.session_duration)
         if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, self.settings.session_duration):
             return AdmitResult(Admission.ALREADY_USED, status)
+        if self.activity is not None:
+            await self.activity.admitted()
         return AdmitResult(Admission.ADMITTED, status, pass_token)
 
 

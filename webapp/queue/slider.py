@@ -7,6 +7,7 @@ import logging
 
 from redis.exceptions import RedisError
 
+from webapp import metrics
 from webapp.queue.events import EventLog
 from webapp.queue.leader import Lease
 from webapp.queue.loops import Sleep, stop_if_cancelled
@@ -53,6 +54,7 @@ class Slider:
             await self.store.seed()
             return 0.0
         if result.outcome is SlideOutcome.SLID:
+            metrics.SLIDES.inc()
             log.info("window slid to %d", result.window_end)
         elif result.outcome is SlideOutcome.SKIPPED:
             log.debug("slide skipped: nobody is waiting beyond %d", result.window_end)

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from webapp import metrics
 from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
 from webapp.web.deps import join_limit_of, room_of
@@ -102,4 +103,5 @@ async def status(request: Request[Any, Any, State]) -> StatusBody:
     """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window."""
     room = room_of(request)
     ticket = _ticket(room, bearer_token(request.headers.get("authorization")))
+    metrics.STATUS_POLLS.inc()
     return StatusBody.of(room.status(ticket))

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 
+from webapp import metrics
 from webapp.queue.window import Status
 from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
@@ -39,7 +40,6 @@ from webapp.web.ratelimit import client_address, join_limited
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
     "rejoined": "You are back in the queue. Keep this page open: it updates by itself.",
-    "reset": "The organiser restarted the queue, so places taken before the restart no longer count.",
 }
 
 MAX_QUANTITY = 4
@@ -134,7 +134,7 @@ async def room_page(request: HTMXRequest, m: FromQuery[str | None] = None) -> Re
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
     if ticket is None and _refused_for_reset(request, room):
-        state, m = "reset", "reset"
+        state = "reset"
     if state == "active" and ticket is not None:
         if not await room.ticket_used(ticket):
             return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
@@ -152,6 +152,7 @@ async def room_status(request: HTMXRequest) -> Response[Any]:
     if not request.htmx:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     state, status = _state_of(room, _ticket_of(request, room))
+    metrics.STATUS_POLLS.inc()
     if state == "active":
         return ClientRedirect("/checkout")
     return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
