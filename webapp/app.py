@@ -24,6 +24,7 @@ from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.embedded import follow_supervisor
+from webapp.logs import RequestIdMiddleware
 from webapp.metrics import LatencyMiddleware
 from webapp.queue.activity import Activity
 from webapp.queue.controls import Pace
@@ -156,11 +157,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         keys = room.store.keys
         app.state.admin_auth = AdminAuth(redis, keys, settings.admin_token, settings.metrics_token)
         app.state.operator = Operator(room.store, EventLog(redis, keys), settings.queue_name)
-        _log_pace_difference(room, settings)
         try:
             await watcher.refresh_once()
         except RedisError as exc:
             log.warning("Redis is not reachable at start-up (%s); serving 503 until it is", exc)
+        _log_pace_difference(room, settings)
         tasks = [asyncio.create_task(watcher.run()), asyncio.create_task(slider.run())]
         if room.activity is not None:
             tasks.append(asyncio.create_task(room.activity.run()))
@@ -198,7 +199,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
         ],
         lifespan=[lifespan],
-        middleware=[LatencyMiddleware, RequestSizeMiddleware(), SecureCookiesMiddleware(settings.cookie_secure)],
+        # Logging is configured once by the entry point (webapp.logs): Litestar must not re-configure the root logger.
+        logging_config=None,
+        middleware=[
+            RequestIdMiddleware,
+            LatencyMiddleware,
+            RequestSizeMiddleware(),
+            SecureCookiesMiddleware(settings.cookie_secure),
+        ],
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[HTMXPlugin()],
         template_config=_template_config(settings),

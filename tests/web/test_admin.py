@@ -265,3 +265,11 @@ def test_metrics_alone_can_be_enabled(make_client: ClientFactory) -> None:
     client = make_client(METRICS_TOKEN=METRICS)
     assert client.get("/metrics", headers={"Authorization": f"Bearer {METRICS}"}).status_code == 200
     assert client.get("/admin/api/queue", headers={"Authorization": f"Bearer {METRICS}"}).status_code == 404
+
+
+def test_every_response_carries_a_request_id(make_client: ClientFactory) -> None:
+    client = make_client()
+    assert client.get("/livez", headers={"X-Request-ID": "trace-42"}).headers["x-request-id"] == "trace-42"
+    generated = client.get("/livez", headers={"X-Request-ID": "not ok!" * 20}).headers["x-request-id"]
+    assert len(generated) == 16
+    assert generated != client.get("/livez").headers["x-request-id"]
