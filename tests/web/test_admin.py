@@ -273,3 +273,21 @@ def test_every_response_carries_a_request_id(make_client: ClientFactory) -> None
     generated = client.get("/livez", headers={"X-Request-ID": "not ok!" * 20}).headers["x-request-id"]
     assert len(generated) == 16
     assert generated != client.get("/livez").headers["x-request-id"]
+
+
+def test_odd_bodies_get_a_clear_400_never_a_500(make_client: ClientFactory) -> None:
+    client = admin_client(make_client)
+    for method, path, body in [
+        ("PUT", "/admin/api/message", {"text": None}),
+        ("PUT", "/admin/api/message", {"text": ["a"]}),
+        ("PUT", "/admin/api/message", {}),
+        ("PUT", "/admin/api/pace", {"window_size": {"a": 1}}),
+        ("PUT", "/admin/api/pace", {"window_size": 10**30}),
+        ("POST", "/admin/api/reset", {"confirm": ["main"]}),
+    ]:
+        response = client.request(method, path, headers=BEARER, json=body)
+        assert response.status_code == 400, (path, body, response.text)
+    infinite = client.put("/admin/api/pace", headers=BEARER, content=b'{"window_interval": 1e400}')
+    assert infinite.status_code == 400
+    queue = client.get("/admin/api/queue", headers=BEARER).json()
+    assert (queue["pace"]["window_size"], queue["message"], queue["epoch"]) == (2, "", 0)
