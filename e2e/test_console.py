@@ -71,3 +71,19 @@ def test_the_operators_walk_through(page: Page, browser: Browser, app: AppServer
     kinds = [line.split(",")[2] for line in report.splitlines()[1:]]
     for kind in ("login", "pause", "message", "pace", "resume", "slid"):
         assert kind in kinds
+
+
+@pytest.mark.app_env(ADMIN_TOKEN=ADMIN, WINDOW_INTERVAL="60")
+def test_the_console_fits_a_phone(browser: Browser, app: AppServer) -> None:
+    phone = browser.new_context(base_url=app.base_url, viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = phone.new_page()
+    page.goto("/admin")
+    page.get_by_label("Admin token").fill(ADMIN)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("admin-pause")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the console is {overflow} px wider than the phone"
+    box = page.get_by_test_id("admin-pause").bounding_box()
+    assert box is not None
+    assert box["height"] >= 32  # a tappable button
+    phone.close()
