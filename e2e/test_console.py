@@ -50,7 +50,11 @@ def test_the_operators_walk_through(page: Page, browser: Browser, app: AppServer
 
     # The operator's message reaches the visitor, escaped.
     page.get_by_test_id("admin-message-text").fill("<b>Back</b> in a moment")
+    with page.expect_response(lambda response: "/admin/panel" in response.url, timeout=LIVE):
+        pass  # the live panel refreshes while the operator types ...
+    expect(page.get_by_test_id("admin-message-text")).to_have_value("<b>Back</b> in a moment")  # ... and keeps it
     page.get_by_test_id("admin-message-save").click()
+    expect(page.get_by_test_id("admin-message")).to_have_text("<b>Back</b> in a moment")
     expect(visitor.get_by_test_id("queue-message")).to_contain_text("<b>Back</b> in a moment", timeout=LIVE)
 
     # A faster pace, then resume: the visitor is let in and the admissions chart shows it.
