@@ -195,5 +195,5 @@ class Operator:
             history=history,
         )
 
-    async def latest_events(self, count: int = 30) -> list[Event]:
+    async def latest_events(self, count: int = 12) -> list[Event]:
         return await self.events.latest(count)
