@@ -1,4 +1,4 @@
-"""Write docs/screenshots/waiting-room.png and checkout.png (1280x800, light) from the real app in chromium.
+"""Write docs/screenshots/waiting-room.png, checkout.png and console.png (1280x800, light) from the real app.
 
 Run it through ``scripts/screenshots [output-dir]``. It starts its own Redis and ``python -m webapp`` (through
 the test-support launchers the e2e suite uses), and sets the queue's two integers directly so the pictures show a believable crowd
@@ -26,6 +26,7 @@ ENV = {
     "ACTIVE_WINDOW_COUNT": "2",
     "SESSION_DURATION": "600",
     "EVENT_NAME": "Aurora Live — Summer Tour",
+    "ADMIN_TOKEN": "screenshots-admin-token-not-a-secret-0123456789",
 }
 AHEAD_OF_VISITOR = 1283  # people who joined before our visitor
 WINDOW_END_AT_JOIN = 610
@@ -38,6 +39,17 @@ def set_window(client: redis.Redis, window_end: int, last_position: int | None =
         client.set(keys.counter, last_position)
     next_due = int(time.time() * 1000) + int(float(ENV["WINDOW_INTERVAL"]) * 1000)
     client.hset(keys.window, mapping={"window_end": window_end, "next_due": next_due})
+
+
+def fill_history(client: redis.Redis) -> None:
+    """An hour of a sale in the console's per-minute statistics: the crowd builds up, then drains at the pace."""
+    minute = int(time.time()) // 60
+    fields: dict[str, int] = {}
+    for ago in range(60, 0, -1):
+        elapsed = 60 - ago
+        fields[f"w:{minute - ago}"] = 45 * elapsed if elapsed < 20 else max(0, 900 - 14 * (elapsed - 20))
+        fields[f"a:{minute - ago}"] = 0 if elapsed < 3 else 80 + (elapsed * 37) % 25
+    client.hset(queue_keys("main").minutes, mapping=fields)  # type: ignore[arg-type]
 
 
 def shoot(page: Page, path: Path) -> None:
@@ -79,6 +91,13 @@ def main(argv: list[str]) -> int:
                     page.goto("/checkout")
                     expect(page.get_by_test_id("checkout")).to_be_visible()
                     shoot(page, out / "checkout.png")
+
+                    fill_history(client)
+                    page.goto("/admin")
+                    page.get_by_label("Admin token").fill(ENV["ADMIN_TOKEN"])
+                    page.get_by_role("button", name="Log in").click()
+                    expect(page.get_by_test_id("admin-panel")).to_be_visible()
+                    shoot(page, out / "console.png")
                     context.close()
                     browser.close()
         finally:

@@ -3,26 +3,53 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
+import secrets
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import MutableMapping
+from pathlib import Path
 
 import uvicorn
 
 from webapp.embedded import SUPERVISOR_PID_VAR, EmbeddedRedis
+from webapp.logs import log_config
 from webapp.settings import Settings, SettingsError
+
+METRICS_DIR_VAR = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when first imported (in the workers)
+
+
+def metrics_directory(environ: MutableMapping[str, str]) -> Path | None:
+    """The multi-process metrics directory, emptied; created here (and removed at exit) unless configured.
+
+    Returns the directory this process created, or None when the operator gave one (it is only emptied).
+    """
+    given = environ.get(METRICS_DIR_VAR, "").strip()
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # counts of an earlier run would be added to ours
+            stale.unlink()
+        return None
+    created = Path(tempfile.mkdtemp(prefix="session-queue-metrics-"))
+    environ[METRICS_DIR_VAR] = str(created)
+    return created
+
 
 log = logging.getLogger("webapp")
 
 
 def main(environ: MutableMapping[str, str] = os.environ) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env(environ)
     except SettingsError as exc:
         print(f"session-queue: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    logging_config = log_config(settings.log_format)
+    logging.config.dictConfig(logging_config)
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:
         try:
@@ -37,11 +64,22 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
             embedded.url,
         )
         environ["REDIS_URL"] = embedded.url
+        if settings.admin_token is None:
+            # A development run gets a console too; the token is printed once, here, never stored.
+            environ["ADMIN_TOKEN"] = secrets.token_urlsafe(32)
+            log.warning(
+                "no ADMIN_TOKEN: generated one for this run; the operator console is on "
+                "http://localhost:%d/admin — log in with %s",
+                settings.port,
+                environ["ADMIN_TOKEN"],
+            )
     if settings.secret_generated:
         log.warning("no JWT_SECRET: generated one for this run; tickets will not survive a restart")
         environ["JWT_SECRET"] = settings.jwt_secret.decode()
     # Workers re-read the environment in create_app(); share the generated values with them.
-    os.environ.update({k: environ[k] for k in ("REDIS_URL", "JWT_SECRET") if k in environ})
+    own_metrics_dir = metrics_directory(environ) if settings.workers > 1 else None
+    shared = ("REDIS_URL", "JWT_SECRET", "ADMIN_TOKEN", METRICS_DIR_VAR)
+    os.environ.update({k: environ[k] for k in shared if k in environ})
     if settings.workers > 1:
         os.environ[SUPERVISOR_PID_VAR] = str(os.getpid())
     log.info(
@@ -63,10 +101,13 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
             forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
             timeout_graceful_shutdown=10,
             log_level="info",
+            log_config=logging_config,
         )
     finally:
         if embedded is not None:
             embedded.stop()
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return 0
 
 

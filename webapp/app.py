@@ -24,8 +24,14 @@ from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.embedded import follow_supervisor
+from webapp.logs import RequestIdMiddleware
+from webapp.metrics import LatencyMiddleware
+from webapp.queue.activity import Activity
+from webapp.queue.controls import Pace
+from webapp.queue.events import EventLog
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
+from webapp.queue.operator import Operator
 from webapp.queue.slider import Slider
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
@@ -33,7 +39,8 @@ from webapp.redis_client import RedisClient, connect
 from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
-from webapp.web import api, pages, probes
+from webapp.web import admin, api, metrics_route, pages, probes
+from webapp.web.admin_auth import AdminAuth
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
 from webapp.web.errors import http_error, internal_error, unavailable
 from webapp.web.filters import FILTERS
@@ -43,7 +50,18 @@ from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 log = logging.getLogger("webapp")
 
 
-CSRF_EXEMPT_PATHS = ["^/join$", "^/status$", "^/livez$", "^/readyz$", "^/schema", "^/static/", "^/vendor/"]
+CSRF_EXEMPT_PATHS = [
+    "^/join$",
+    "^/status$",
+    "^/livez$",
+    "^/readyz$",
+    "^/schema",
+    "^/static/",
+    "^/vendor/",
+    # Bearer-token only (no cookie is accepted there), so a forged cross-site request carries no credential.
+    "^/admin/api/",
+    "^/metrics$",
+]
 
 
 def project_root() -> Path:
@@ -72,13 +90,36 @@ def build_room(
 ) -> tuple[WaitingRoom, Slider]:
     """Wire one replica's queue: store, window watcher, waiting room, and the slider that may lead."""
     keys = queue_keys(settings.queue_name)
-    store = QueueStore(redis, keys, settings.window_size, settings.window_interval)
+    store = QueueStore(redis, keys, settings.window_size, settings.window_interval, Pace.of(settings))
     watcher = WindowWatcher(
         store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
     )
-    slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
+    slider = Slider(
+        store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl), events=EventLog(redis, keys)
+    )
     codec = TokenCodec(settings.jwt_secret, settings.queue_name)
-    return WaitingRoom(settings, codec, store, watcher, clock), slider
+    room = WaitingRoom(settings, codec, store, watcher, clock)
+    room.activity = Activity(redis, keys, slider.lease.instance_id)
+    return room, slider
+
+
+def _log_pace_difference(room: WaitingRoom, settings: Settings) -> None:
+    """Say so when this replica's environment asks for another pace than the queue's stored one."""
+    view = room.watcher.view()
+    if view is None:
+        return
+    stored, own = view.controls.pace, Pace.of(settings)
+    if stored != own:
+        log.warning(
+            "this replica's WINDOW_SIZE/WINDOW_INTERVAL/ACTIVE_WINDOW_COUNT (%d/%g/%d) differ from the queue's stored "
+            "pace (%d/%g/%d): the stored pace is in effect on every replica; change it with PUT /admin/api/pace",
+            own.window_size,
+            own.window_interval,
+            own.active_window_count,
+            stored.window_size,
+            stored.window_interval,
+            stored.active_window_count,
+        )
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Litestar:
@@ -97,6 +138,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             "JWT_SECRET is unset: this process signs with a secret of its own, so other workers and replicas "
             "refuse its tickets; set JWT_SECRET (python -m webapp shares one generated secret with its workers)"
         )
+    if settings.admin_token is None:
+        log.info("ADMIN_TOKEN is unset: the operator console (/admin) and its API are off and answer 404")
+    else:
+        log.info("operator console on /admin (log in with ADMIN_TOKEN); JSON API on /admin/api/")
     if settings.cliff_edge:
         log.warning("ACTIVE_WINDOW_COUNT is 1: a visitor may turn active and expire on the same slide (the cliff edge)")
 
@@ -109,11 +154,17 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             redis, redis_url, room.store.keys, settings.join_rate_limit, settings.redis_timeout
         )
         app.state.room = room
+        keys = room.store.keys
+        app.state.admin_auth = AdminAuth(redis, keys, settings.admin_token, settings.metrics_token)
+        app.state.operator = Operator(room.store, EventLog(redis, keys), settings.queue_name)
         try:
             await watcher.refresh_once()
         except RedisError as exc:
             log.warning("Redis is not reachable at start-up (%s); serving 503 until it is", exc)
+        _log_pace_difference(room, settings)
         tasks = [asyncio.create_task(watcher.run()), asyncio.create_task(slider.run())]
+        if room.activity is not None:
+            tasks.append(asyncio.create_task(room.activity.run()))
         try:
             yield
         finally:
@@ -141,11 +192,21 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             pages.room_rejoin,
             pages.checkout,
             pages.buy,
+            *admin.API_HANDLERS,
+            *admin.CONSOLE_HANDLERS,
+            metrics_route.metrics_endpoint,
             create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
             create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
         ],
         lifespan=[lifespan],
-        middleware=[RequestSizeMiddleware(), SecureCookiesMiddleware(settings.cookie_secure)],
+        # Logging is configured once by the entry point (webapp.logs): Litestar must not re-configure the root logger.
+        logging_config=None,
+        middleware=[
+            RequestIdMiddleware,
+            LatencyMiddleware,
+            RequestSizeMiddleware(),
+            SecureCookiesMiddleware(settings.cookie_secure),
+        ],
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[HTMXPlugin()],
         template_config=_template_config(settings),
@@ -158,7 +219,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             header_name="x-csrftoken",
             # The JSON API sets no cookie, so a forged cross-site POST /join gains nothing; API clients have
             # no CSRF token to send. Probes, the API and assets skip the per-request token cookie too.
-            exclude=CSRF_EXEMPT_PATHS,
+            # With the console off every /admin route is a 404, also for a POST without a token.
+            exclude=CSRF_EXEMPT_PATHS if settings.admin_token is not None else [*CSRF_EXEMPT_PATHS, "^/admin"],
         ),
         exception_handlers={
             RedisError: unavailable,

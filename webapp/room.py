@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from webapp.queue import window
+from webapp.queue.activity import Activity
 from webapp.queue.batcher import JoinBatcher
+from webapp.queue.controls import Pace
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
 from webapp.queue.window import Status
@@ -23,6 +25,10 @@ from webapp.tokens import LEEWAY_SECONDS, AccessPass, Ticket, TokenCodec, TokenE
 
 class WindowUnknownError(RuntimeError):
     """This replica has not read the window from Redis yet (it is starting, or Redis is down)."""
+
+
+class EarlierEpochError(TokenError):
+    """A valid ticket taken before the operator reset the queue: its place no longer counts."""
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,14 @@ class TicketStatus:
     progress: float
     poll_after: float
     reconnecting: bool
+    paused: bool = False
+    message: str = ""
 
 
 class Admission(Enum):
     ADMITTED = "admitted"
     NOT_ACTIVE = "not-active"
+    PAUSED = "paused"
     ALREADY_USED = "already-used"
 
 
@@ -75,12 +84,18 @@ class WaitingRoom:
         self.watcher = watcher
         self.clock = clock
         self.batcher = JoinBatcher(store.join)
+        self.activity: Activity | None = None  # counts joins and admissions for the console and /metrics
         self._verified: dict[str, Ticket] = {}
 
     MAX_VERIFIED = 50_000
 
     def now(self) -> int:
         return int(self.clock())
+
+    def pace(self) -> Pace:
+        """The pace in effect: Redis' (through the window copy), or this replica's own before the first read."""
+        view = self.watcher.view()
+        return view.controls.pace if view is not None else Pace.of(self.settings)
 
     def read_ticket(self, token: str) -> Ticket:
         """Verify a ticket; its position also raises this replica's high-water mark for re-seeding.
@@ -91,12 +106,19 @@ class WaitingRoom:
         now = self.now()
         ticket = self._verified.get(token)
         if ticket is not None and ticket.expires_at + LEEWAY_SECONDS > now:
-            return ticket
-        ticket = self.codec.read_ticket(token, now)
+            return self._current_epoch(ticket)
+        ticket = self._current_epoch(self.codec.read_ticket(token, now))
         self.store.observe(last_position=ticket.position)
         if len(self._verified) >= self.MAX_VERIFIED:
             del self._verified[next(iter(self._verified))]
         self._verified[token] = ticket
+        return ticket
+
+    def _current_epoch(self, ticket: Ticket) -> Ticket:
+        """Refuse a ticket of an epoch before the queue's (a later one only means our copy lags a reset)."""
+        view = self.watcher.view()
+        if view is not None and ticket.epoch < view.controls.epoch:
+            raise EarlierEpochError("the queue was restarted by its organiser; this ticket is from before the restart")
         return ticket
 
     def read_pass(self, token: str) -> AccessPass:
@@ -118,16 +140,22 @@ class WaitingRoom:
     async def issue(self) -> Joined:
         """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
         issued = await self.batcher.join()
+        if self.activity is not None:
+            self.activity.joined()
         now = self.now()
-        token, ticket = self.codec.mint_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
+        token, ticket = self.codec.mint_ticket(
+            issued.last, issued.window_end, now, self.settings.ticket_ttl, issued.epoch
+        )
         return Joined(token, ticket, created=True)
 
     def status(self, ticket: Ticket) -> TicketStatus:
         view = self.watcher.view()
         if view is None:
             raise WindowUnknownError("the window has not been read from Redis yet")
-        s = self.settings
-        size, count, interval = s.window_size, s.active_window_count, s.window_interval
+        # The pace Redis holds (the operator's, or the first replica's environment), never this replica's own.
+        pace = view.controls.pace
+        size, count, interval = pace.window_size, pace.active_window_count, pace.window_interval
+        paused = view.controls.paused
         status = window.status_of(ticket.position, view.window_end, size, count)
         wait = window.estimated_wait(ticket.position, view.window_end, size, interval, view.seconds_to_next_slide)
         left = 0.0
@@ -143,8 +171,10 @@ class WaitingRoom:
             estimated_wait=wait,
             active_time_left=left,
             progress=window.progress(ticket.position, ticket.window_end_at_join, view.window_end),
-            poll_after=window.poll_delay(wait, interval) if status is Status.WAITING else interval / 2,
+            poll_after=_poll_after(status, wait, interval, paused),
             reconnecting=view.stale,
+            paused=paused,
+            message=view.controls.message,
         )
 
     async def place_order(self, access: AccessPass, quantity: int) -> tuple[str, int]:
@@ -164,7 +194,18 @@ class WaitingRoom:
         status = self.status(ticket)
         if status.status is not Status.ACTIVE or status.reconnecting:
             return AdmitResult(Admission.NOT_ACTIVE, status)
+        if status.paused:  # nobody new enters while paused; passes already given stay valid
+            return AdmitResult(Admission.PAUSED, status)
         pass_token, access = self.codec.mint_pass(ticket, now, self.settings.session_duration)
         if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, self.settings.session_duration):
             return AdmitResult(Admission.ALREADY_USED, status)
+        if self.activity is not None:
+            await self.activity.admitted()
         return AdmitResult(Admission.ADMITTED, status, pass_token)
+
+
+def _poll_after(status: Status, wait: float, interval: float, paused: bool) -> float:
+    """While paused nothing moves until a resume, and then not before one interval: ask every half interval."""
+    if paused:
+        return min(window.MAX_POLL_SECONDS, interval / 2)
+    return window.poll_delay(wait, interval) if status is Status.WAITING else interval / 2

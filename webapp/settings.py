@@ -103,6 +103,28 @@ def _secret(environ: Mapping[str, str]) -> tuple[bytes, bool]:
     return encoded, False
 
 
+def _optional_token(environ: Mapping[str, str], variable: str) -> bytes | None:
+    """An operator credential: unset means the feature it guards is off; set, it must be as long as JWT_SECRET."""
+    raw = environ.get(variable, "").strip()
+    if not raw:
+        return None
+    encoded = raw.encode()
+    if len(encoded) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            variable,
+            f"must be at least {MIN_SECRET_BYTES} bytes, got {len(encoded)}; "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+    return encoded
+
+
+def _log_format(variable: str, raw: str) -> str:
+    lowered = raw.strip().lower()
+    if lowered not in ("text", "json"):
+        raise SettingsError(variable, f"expected text or json, got {raw!r}")
+    return lowered
+
+
 def _optional_dir(variable: str, raw: str) -> Path | None:
     if not raw.strip():
         return None
@@ -136,6 +158,9 @@ class Settings:
     theme_dir: Path | None = None
     join_rate_limit: int = 20
     trusted_proxies: tuple[str, ...] = ()
+    admin_token: bytes | None = field(default=None, repr=False)
+    metrics_token: bytes | None = field(default=None, repr=False)
+    log_format: str = "text"
 
     @property
     def cliff_edge(self) -> bool:
@@ -181,4 +206,7 @@ class Settings:
             theme_dir=get("THEME_DIR", _optional_dir, None),
             join_rate_limit=get("JOIN_RATE_LIMIT", lambda v, r: _whole(v, r, 0, 1_000_000), 20),
             trusted_proxies=proxies,
+            admin_token=_optional_token(environ, "ADMIN_TOKEN"),
+            metrics_token=_optional_token(environ, "METRICS_TOKEN"),
+            log_format=get("LOG_FORMAT", _log_format, "text"),
         )

@@ -33,6 +33,7 @@ class Ticket:
     issued_at: int
     expires_at: int
     window_end_at_join: int
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,26 @@ class TokenCodec:
             raise TokenError("token id is malformed")
         return claims
 
-    def issue_ticket(self, position: int, window_end: int, now: int, ttl: float) -> str:
-        return self.mint_ticket(position, window_end, now, ttl)[0]
+    def issue_ticket(self, position: int, window_end: int, now: int, ttl: float, epoch: int = 0) -> str:
+        return self.mint_ticket(position, window_end, now, ttl, epoch)[0]
 
-    def mint_ticket(self, position: int, window_end: int, now: int, ttl: float) -> tuple[str, Ticket]:
-        """A new ticket and what it says, without decoding what was just signed."""
-        token, claims = self._encode(TICKET, position, now, ttl, {"w0": window_end})
-        return token, Ticket(position, claims["jti"], now, claims["exp"], window_end)
+    def mint_ticket(self, position: int, window_end: int, now: int, ttl: float, epoch: int = 0) -> tuple[str, Ticket]:
+        """A new ticket and what it says, without decoding what was just signed.
+
+        ``ep`` is the queue's epoch (see the operator's reset): a ticket of an earlier epoch is refused.
+        """
+        token, claims = self._encode(TICKET, position, now, ttl, {"w0": window_end, "ep": epoch})
+        return token, Ticket(position, claims["jti"], now, claims["exp"], window_end, epoch)
 
     def read_ticket(self, token: str, now: int) -> Ticket:
         claims = self._decode(token, TICKET, now)
         w0 = claims.get("w0")
         if not isinstance(w0, int) or isinstance(w0, bool) or w0 < 0:
             raise TokenError("ticket lacks its join window")
-        return Ticket(int(claims["sub"]), claims["jti"], claims["iat"], claims["exp"], w0)
+        epoch = claims.get("ep", 0)  # tickets signed before epochs existed belong to the first one
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+            raise TokenError("ticket epoch is malformed")
+        return Ticket(int(claims["sub"]), claims["jti"], claims["iat"], claims["exp"], w0, epoch)
 
     def issue_pass(self, ticket: Ticket, now: int, ttl: float) -> str:
         return self.mint_pass(ticket, now, ttl)[0]

@@ -52,6 +52,6 @@ class JoinBatcher:
                 for offset, future in enumerate(batch):
                     position = issued.first + offset
                     if not future.done():
-                        future.set_result(IssuedRange(position, position, issued.window_end))
+                        future.set_result(IssuedRange(position, position, issued.window_end, issued.epoch))
         finally:
             self._flushing = False

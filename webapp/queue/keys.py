@@ -17,6 +17,10 @@ class QueueKeys:
     counter: str
     window: str
     leader: str
+    controls: str
+    events: str
+    minutes: str
+    replicas: str
 
     def claim(self, ticket_id: str) -> str:
         """The one-time admission marker of a ticket."""
@@ -26,6 +30,10 @@ class QueueKeys:
         """The one order an access pass may place (the demo sale's double-submit guard)."""
         return f"{self.tag}:order:{pass_id}"
 
+    def admin_failures(self, client: str) -> str:
+        """Failed console logins and bad admin tokens from one client address (the lockout counter)."""
+        return f"{self.tag}:admin-fail:{client}"
+
     @property
     def rate_prefix(self) -> str:
         """Prefix of the join rate-limit counters (the ``limits`` library appends the client address)."""
@@ -34,4 +42,13 @@ class QueueKeys:
 
 def queue_keys(queue: str) -> QueueKeys:
     tag = f"{{sq:{queue}}}"
-    return QueueKeys(tag=tag, counter=f"{tag}:counter", window=f"{tag}:window", leader=f"{tag}:leader")
+    return QueueKeys(
+        tag=tag,
+        counter=f"{tag}:counter",
+        window=f"{tag}:window",
+        leader=f"{tag}:leader",
+        controls=f"{tag}:controls",
+        events=f"{tag}:events",
+        minutes=f"{tag}:minutes",
+        replicas=f"{tag}:replicas",
+    )

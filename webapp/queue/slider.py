@@ -7,6 +7,8 @@ import logging
 
 from redis.exceptions import RedisError
 
+from webapp import metrics
+from webapp.queue.events import EventLog
 from webapp.queue.leader import Lease
 from webapp.queue.loops import Sleep, stop_if_cancelled
 from webapp.queue.store import QueueStore, SlideOutcome
@@ -22,10 +24,13 @@ class Slider:
     for the lease every tenth of the TTL, so a dead leader is replaced within about 1.1 times the TTL.
     """
 
-    def __init__(self, store: QueueStore, lease: Lease, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self, store: QueueStore, lease: Lease, sleep: Sleep = asyncio.sleep, events: EventLog | None = None
+    ) -> None:
         self.store = store
         self.lease = lease
         self.sleep = sleep
+        self.events = events
         self.leading = False
         self.renew_every = lease.ttl_ms / 3000
         self.follow_every = lease.ttl_ms / 10000
@@ -36,6 +41,8 @@ class Slider:
         if leading != self.leading:
             self.leading = leading
             log.info("leadership %s by %s", "taken" if leading else "lost", self.lease.instance_id)
+            if leading and self.events is not None:
+                await self.events.record("leader", "leadership taken", who=self.lease.instance_id)
         if not leading:
             return self.follow_every
         result = await self.store.slide(self.lease.instance_id)
@@ -47,9 +54,12 @@ class Slider:
             await self.store.seed()
             return 0.0
         if result.outcome is SlideOutcome.SLID:
+            metrics.SLIDES.inc()
             log.info("window slid to %d", result.window_end)
         elif result.outcome is SlideOutcome.SKIPPED:
             log.debug("slide skipped: nobody is waiting beyond %d", result.window_end)
+        elif result.outcome is SlideOutcome.PAUSED:
+            log.debug("slide held: admission is paused")
         until_due = max(0.0, (result.next_due_ms - result.redis_now_ms) / 1000)
         return min(until_due, self.renew_every)
 

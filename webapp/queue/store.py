@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
+from webapp.queue.controls import CONTROL_FIELDS, Controls, Pace, controls_from_reply
 from webapp.queue.keys import QueueKeys
 from webapp.redis_client import RedisClient
 
@@ -30,6 +31,8 @@ class SlideOutcome(IntEnum):
     NOT_DUE = -1
     NOT_LEADER = -2
     NOT_SEEDED = -3
+    PAUSED = -4
+    MOVED = -5
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,11 @@ class Snapshot:
     redis_now_ms: int
     last_slide_ms: int
     slides: int
+    controls: Controls | None = None
 
     @property
     def seeded(self) -> bool:
-        return self.window_end >= 0 and self.last_position >= 0
+        return self.window_end >= 0 and self.last_position >= 0 and self.controls is not None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class IssuedRange:
     first: int
     last: int
     window_end: int
+    epoch: int = 0
 
 
 class QueueNotSeededError(RuntimeError):
@@ -73,32 +78,57 @@ def _ints(reply: Any) -> list[int]:
     return [int(v) for v in reply]
 
 
+EVENTS_KEPT = 10_000
+"""About how many entries the event stream keeps (``XADD MAXLEN ~``): days of a sale's controls and slides."""
+
+
+def _snapshot_of(reply: Any) -> Snapshot:
+    end, last, due, now, last_slide, slides = _ints(reply[:6])
+    controls = controls_from_reply(reply[6 : 6 + len(CONTROL_FIELDS)])
+    return Snapshot(end, last, due, now, last_slide, slides, controls)
+
+
 class QueueStore:
     """Redis operations for one queue; safe to share between tasks of one event loop."""
 
-    def __init__(self, redis: RedisClient, keys: QueueKeys, window_size: int, interval: float) -> None:
+    def __init__(
+        self, redis: RedisClient, keys: QueueKeys, window_size: int, interval: float, pace: Pace | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.window_size = window_size
         self.interval_ms = max(1, round(interval * 1000))
+        # What this replica's environment says; stored only if the queue has no controls yet.
+        self.defaults = Controls(pace or Pace(window_size, interval, 2))
         self._join: AsyncScript = redis.register_script(load_script("join"))
         self._seed: AsyncScript = redis.register_script(load_script("seed"))
         self._snapshot: AsyncScript = redis.register_script(load_script("snapshot"))
         self._slide: AsyncScript = redis.register_script(load_script("slide"))
+        self._control: AsyncScript = redis.register_script(load_script("control"))
         self.seen_last_position = 0
-        self.seen_window_end = window_size
+        # No floor from this replica's own WINDOW_SIZE: a replica started with a larger one must not
+        # move a young queue's window (a new queue starts at the stored window_size, see seed.lua).
+        self.seen_window_end = 0
+        self.seen_controls: Controls | None = None
 
-    def observe(self, last_position: int = 0, window_end: int = 0) -> None:
+    def observe(self, last_position: int = 0, window_end: int = 0, controls: Controls | None = None) -> None:
         """Remember values seen in Redis or in a valid ticket, for a later re-seed."""
         self.seen_last_position = max(self.seen_last_position, last_position)
         self.seen_window_end = max(self.seen_window_end, window_end)
+        if controls is not None:
+            self.seen_controls = controls
+
+    @property
+    def _keys3(self) -> list[str]:
+        return [self.keys.counter, self.keys.window, self.keys.controls]
 
     async def seed(self) -> tuple[int, int]:
         """Create the queue, or repair it from what this replica has seen; never lowers a value."""
+        # Controls lost with the rest of Redis come back as this replica last saw them (paused stays paused).
+        controls = self.seen_controls or self.defaults
         reply = _ints(
             await self._seed(
-                keys=[self.keys.counter, self.keys.window],
-                args=[self.seen_last_position, self.seen_window_end, self.interval_ms],
+                keys=self._keys3, args=[self.seen_last_position, self.seen_window_end, *controls.seed_args()]
             )
         )
         self.observe(reply[0], reply[1])
@@ -107,15 +137,12 @@ class QueueStore:
     async def join(self, count: int = 1) -> IssuedRange:
         """Issue ``count`` consecutive positions in one round trip (two if the queue must be re-seeded)."""
         for _ in range(2):
-            last, window_end = _ints(
-                await self._join(
-                    keys=[self.keys.counter, self.keys.window],
-                    args=[count, self.seen_last_position, self.seen_window_end],
-                )
+            last, window_end, epoch = _ints(
+                await self._join(keys=self._keys3, args=[count, self.seen_last_position, self.seen_window_end])
             )
             if last >= 0:
                 self.observe(last, window_end)
-                return IssuedRange(first=last - count + 1, last=last, window_end=window_end)
+                return IssuedRange(first=last - count + 1, last=last, window_end=window_end, epoch=epoch)
             await self.seed()
         raise QueueNotSeededError("the queue could not be seeded")
 
@@ -125,26 +152,45 @@ class QueueStore:
         A failover to a replica that missed the last writes leaves an *older* counter and window, not
         missing ones; re-seeding by max-merge on sight keeps the next join from reissuing positions.
         """
-        snap = Snapshot(*_ints(await self._snapshot(keys=[self.keys.counter, self.keys.window])))
+        snap = _snapshot_of(await self._snapshot(keys=self._keys3))
         if not snap.seeded:
             return snap
         if snap.last_position < self.seen_last_position or snap.window_end < self.seen_window_end:
             await self.seed()
-            snap = Snapshot(*_ints(await self._snapshot(keys=[self.keys.counter, self.keys.window])))
-        self.observe(snap.last_position, snap.window_end)
+            snap = _snapshot_of(await self._snapshot(keys=self._keys3))
+        self.observe(snap.last_position, snap.window_end, snap.controls)
         return snap
 
-    async def slide(self, instance_id: str) -> SlideResult:
+    async def slide(self, instance_id: str, expected_window_end: int | None = None) -> SlideResult:
+        """The leader's scheduled slide; with ``expected_window_end``, the operator's slide-now (see slide.lua)."""
+        k = self.keys
         reply = _ints(
             await self._slide(
-                keys=[self.keys.counter, self.keys.window, self.keys.leader],
-                args=[instance_id, self.window_size, self.interval_ms],
+                keys=[k.counter, k.window, k.leader, k.controls, k.events, k.minutes],
+                args=[
+                    instance_id,
+                    self.window_size,
+                    self.interval_ms,
+                    "" if expected_window_end is None else expected_window_end,
+                    EVENTS_KEPT,
+                ],
             )
         )
         result = SlideResult(SlideOutcome(reply[0]), reply[1], reply[2], reply[3])
         if result.outcome is SlideOutcome.SLID:
             self.observe(window_end=result.window_end)
         return result
+
+    async def control(self, action: str, who: str, address: str, detail: str, *args: str | int) -> tuple[int, int]:
+        """Apply an operator control (control.lua) and log it; returns (epoch, window_end), -1s if not seeded."""
+        k = self.keys
+        epoch, window_end = _ints(
+            await self._control(
+                keys=[k.controls, k.window, k.events, k.counter],
+                args=[action, who, address, EVENTS_KEPT, detail, *args],
+            )
+        )
+        return epoch, window_end
 
     async def claim_admission(self, ticket_id: str, pass_id: str, ttl_seconds: float) -> bool:
         """Mark a ticket as redeemed; true for exactly one caller per ticket while the mark lives."""

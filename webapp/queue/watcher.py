@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from webapp.queue.controls import Controls
 from webapp.queue.loops import Sleep, stop_if_cancelled
 from webapp.queue.store import QueueStore, Snapshot
 
@@ -31,6 +32,7 @@ class WindowView:
     last_position: int
     seconds_to_next_slide: float
     stale: bool
+    controls: Controls
 
 
 class WindowWatcher:
@@ -78,7 +80,7 @@ class WindowWatcher:
     def view(self) -> WindowView | None:
         """The window now, or None before the first successful read."""
         snap = self.snapshot
-        if snap is None:
+        if snap is None or snap.controls is None:
             return None
         age = self.clock() - self.fetched_at
         to_next = (snap.next_due_ms - snap.redis_now_ms) / 1000 - age
@@ -87,4 +89,5 @@ class WindowWatcher:
             last_position=snap.last_position,
             seconds_to_next_slide=max(0.0, to_next),
             stale=age > self.stale_after,
+            controls=snap.controls,
         )

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from webapp import metrics
 from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
 from webapp.web.deps import join_limit_of, room_of
@@ -24,10 +25,12 @@ class StatusBody:
     status: str
     ahead: int
     window_end: int
-    estimated_wait_seconds: float
+    estimated_wait_seconds: float | None
     active_seconds_left: float
     poll_after_seconds: float
     reconnecting: bool
+    paused: bool
+    message: str
 
     @classmethod
     def of(cls, status: TicketStatus) -> StatusBody:
@@ -36,10 +39,13 @@ class StatusBody:
             status=status.status.value,
             ahead=status.ahead,
             window_end=status.window_end,
-            estimated_wait_seconds=round(status.estimated_wait, 1),
+            # No estimate while admission is paused: nobody knows when the operator resumes.
+            estimated_wait_seconds=None if status.paused else round(status.estimated_wait, 1),
             active_seconds_left=round(status.active_time_left, 1),
             poll_after_seconds=round(status.poll_after, 2),
             reconnecting=status.reconnecting,
+            paused=status.paused,
+            message=status.message,
         )
 
 
@@ -97,4 +103,5 @@ async def status(request: Request[Any, Any, State]) -> StatusBody:
     """Answer waiting, active or expired for the Bearer ticket, from this replica's copy of the window."""
     room = room_of(request)
     ticket = _ticket(room, bearer_token(request.headers.get("authorization")))
+    metrics.STATUS_POLLS.inc()
     return StatusBody.of(room.status(ticket))

@@ -13,11 +13,14 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+from redis.exceptions import RedisError
+
+from webapp import metrics
 
 log = logging.getLogger("webapp.errors")
 
 RETRY_AFTER_SECONDS = 2
-API_PATHS = ("/join", "/status", "/livez", "/readyz", "/schema")
+API_PATHS = ("/join", "/status", "/livez", "/readyz", "/schema", "/admin/api", "/metrics")
 
 TITLES = {
     400: ("That request didn't make sense", "Something in the request was not understood. Going back usually helps."),
@@ -49,6 +52,8 @@ def _page(request: AnyRequest, code: int, title: str, message: str, headers: dic
 def unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
     """The store is unreachable (or not read yet): tell the client when to come back."""
     log.warning("%s %s answered 503: %s", request.method, request.url.path, exc)
+    if isinstance(exc, RedisError):
+        metrics.REDIS_ERRORS.inc()
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_html(request):
         return _page(

@@ -20,7 +20,9 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 
-from webapp.room import Admission, TicketStatus, WaitingRoom, WindowUnknownError
+from webapp import metrics
+from webapp.queue.window import Status
+from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.cookies import (
     PASS_COOKIE,
@@ -64,16 +66,19 @@ def _pass_of(request: Request[Any, Any, State], room: WaitingRoom) -> AccessPass
 
 
 def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
-    """Everything ``_status.html`` renders; ``state`` is join | waiting | expired | used | reconnecting."""
-    poll = room.settings.window_interval / 2 if status is None else status.poll_after
+    """Everything ``_status.html`` renders; ``state`` is join | waiting | paused | expired | used | reset | reconnecting."""
+    pace = room.pace()
+    poll = pace.window_interval / 2 if status is None else status.poll_after
+    polled = state in ("waiting", "paused", "reconnecting")
     return {
         "state": state,
         "status": status,
-        "poll_ms": max(100, round(poll * 1000)) if state in ("waiting", "reconnecting") else None,
-        "refresh_seconds": max(1, round(poll)) if state in ("waiting", "reconnecting") else None,
+        "poll_ms": max(100, round(poll * 1000)) if polled else None,
+        "refresh_seconds": max(1, round(poll)) if polled else None,
         "event_name": room.settings.event_name,
-        "window_size": room.settings.window_size,
-        "window_interval": room.settings.window_interval,
+        "window_size": pace.window_size,
+        "window_interval": pace.window_interval,
+        "message": room_message(room),
         "updated_at": room.clock(),
     }
 
@@ -87,7 +92,29 @@ def _state_of(room: WaitingRoom, ticket: Ticket | None) -> tuple[str, TicketStat
         return "reconnecting", None
     if status.reconnecting:
         return "reconnecting", status
+    if status.paused and status.status is not Status.EXPIRED:
+        return "paused", status
     return status.status.value, status
+
+
+def room_message(room: WaitingRoom) -> str:
+    """The operator's message for every waiting page ('' when none); rendered escaped."""
+    view = room.watcher.view()
+    return view.controls.message if view is not None else ""
+
+
+def _refused_for_reset(request: Request[Any, Any, State], room: WaitingRoom) -> bool:
+    """Whether the ticket cookie holds a good ticket of an epoch before the operator's reset."""
+    token = read_cookie(request, TICKET_COOKIE)
+    if token is None:
+        return False
+    try:
+        room.read_ticket(token)
+    except EarlierEpochError:
+        return True
+    except TokenError:
+        return False
+    return False
 
 
 def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: str | None = None) -> Template:
@@ -106,6 +133,8 @@ async def room_page(request: HTMXRequest, m: FromQuery[str | None] = None) -> Re
         return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)  # already admitted: back to the sale
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
+    if ticket is None and _refused_for_reset(request, room):
+        state = "reset"
     if state == "active" and ticket is not None:
         if not await room.ticket_used(ticket):
             return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
@@ -123,6 +152,7 @@ async def room_status(request: HTMXRequest) -> Response[Any]:
     if not request.htmx:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     state, status = _state_of(room, _ticket_of(request, room))
+    metrics.STATUS_POLLS.inc()
     if state == "active":
         return ClientRedirect("/checkout")
     return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
