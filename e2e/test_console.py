@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from e2e.launch import AppServer
+from tests.support import AppProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ LIVE = 10_000  # ms: the console refreshes every 2 s, the window slides every se
 
 
 @pytest.mark.app_env(ADMIN_TOKEN=ADMIN, WINDOW_SIZE="1", WINDOW_INTERVAL="1", ACTIVE_WINDOW_COUNT="30")
-def test_the_operators_walk_through(page: Page, browser: Browser, app: AppServer, tmp_path: Path) -> None:
+def test_the_operators_walk_through(page: Page, browser: Browser, app: AppProcess, tmp_path: Path) -> None:
     page.goto("/admin")
     page.get_by_label("Admin token").fill("not the token at all, but long enough to try")
     page.get_by_role("button", name="Log in").click()
@@ -78,7 +78,7 @@ def test_the_operators_walk_through(page: Page, browser: Browser, app: AppServer
 
 
 @pytest.mark.app_env(ADMIN_TOKEN=ADMIN, WINDOW_INTERVAL="60")
-def test_the_console_fits_a_phone(browser: Browser, app: AppServer) -> None:
+def test_the_console_fits_a_phone(browser: Browser, app: AppProcess) -> None:
     phone = browser.new_context(base_url=app.base_url, viewport={"width": 375, "height": 740}, is_mobile=True)
     page = phone.new_page()
     page.goto("/admin")

@@ -14,27 +14,27 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from e2e.launch import AppServer
-from tests.support import RedisServer
+from tests.support import AppProcess, RedisServer, app_process
 
 ADMIN = "fuzz-admin-token-" + "z" * 32
 
 
 @pytest.fixture(scope="module")
-def server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+def server(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     with redis.Redis.from_url(redis_server.url) as raw:
         raw.flushall()
-    app = AppServer(
+    app = app_process(
         redis_server.url,
         Path(tmp_path_factory.mktemp("admin-fuzz")) / "app.log",
-        {"WINDOW_INTERVAL": "3600", "ADMIN_TOKEN": ADMIN},
+        WINDOW_INTERVAL="3600",
+        ADMIN_TOKEN=ADMIN,
     )
     yield app.start()
     app.stop()
 
 
 @pytest.fixture(scope="module")
-def cases(server: AppServer) -> st.SearchStrategy[schemathesis.Case[Any]]:
+def cases(server: AppProcess) -> st.SearchStrategy[schemathesis.Case[Any]]:
     schema = schemathesis.openapi.from_url(server.url("/schema/openapi.json"))
     operations = []
     for result in schema.get_all_operations():
@@ -48,7 +48,7 @@ def cases(server: AppServer) -> st.SearchStrategy[schemathesis.Case[Any]]:
 @given(data=st.data())
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_admin_call_answers_5xx(
-    data: st.DataObject, cases: st.SearchStrategy[schemathesis.Case[Any]], server: AppServer
+    data: st.DataObject, cases: st.SearchStrategy[schemathesis.Case[Any]], server: AppProcess
 ) -> None:
     case = data.draw(cases)
     case.call_and_validate(

@@ -6,8 +6,8 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from tests.integration.support import hget_int
 from tests.support import redis_now_ms
+from tests.support.stores import hget_int
 from webapp.queue.controls import Pace
 from webapp.queue.events import EventLog
 from webapp.queue.keys import QueueKeys
