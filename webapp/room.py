@@ -20,6 +20,20 @@ from webapp.queue.window import Status
 from webapp.settings import Settings
 from webapp.tokens import LEEWAY_SECONDS, AccessPass, Ticket, TokenCodec, TokenError
 
+CLAIM_MARGIN_SECONDS = 65
+"""Kept beyond a ticket's expiry and leeway: covers clock skew between the replicas that read the ticket."""
+
+
+def claim_lifetime(ticket_expires_at: int, now: int) -> int:
+    """How long an admission claim must live: as long as its ticket can still be read, and a margin.
+
+    A ticket stays active for up to ``ACTIVE_WINDOW_COUNT * WINDOW_INTERVAL`` once its window comes,
+    and for ever while slides pause (nobody waiting); neither is bounded by ``SESSION_DURATION``. The
+    only bound that holds whatever the settings is the ticket's own ``exp``: past it (and the leeway)
+    the ticket is refused before any claim is looked at, so the claim need not outlive it.
+    """
+    return max(1, ticket_expires_at - now) + LEEWAY_SECONDS + CLAIM_MARGIN_SECONDS
+
 
 class WindowUnknownError(RuntimeError):
     """This replica has not read the window from Redis yet (it is starting, or Redis is down)."""
@@ -165,6 +179,7 @@ class WaitingRoom:
         if status.status is not Status.ACTIVE or status.reconnecting:
             return AdmitResult(Admission.NOT_ACTIVE, status)
         pass_token, access = self.codec.mint_pass(ticket, now, self.settings.session_duration)
-        if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, self.settings.session_duration):
+        lifetime = claim_lifetime(ticket.expires_at, now)
+        if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, lifetime):
             return AdmitResult(Admission.ALREADY_USED, status)
         return AdmitResult(Admission.ADMITTED, status, pass_token)
