@@ -19,7 +19,6 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
@@ -34,6 +33,7 @@ from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
 from webapp.web import api, pages, probes
+from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
 from webapp.web.errors import http_error, internal_error, unavailable
 from webapp.web.filters import FILTERS
@@ -141,8 +141,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             pages.room_rejoin,
             pages.checkout,
             pages.buy,
-            create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
-            create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
+            asset_router("/static", "static", _directories(settings, "static"), STATIC_MAX_AGE),
+            asset_router("/vendor", "vendor", [htmx_dist], VENDOR_MAX_AGE),
         ],
         lifespan=[lifespan],
         middleware=[RequestSizeMiddleware(), SecureCookiesMiddleware(settings.cookie_secure)],

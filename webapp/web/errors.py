@@ -32,8 +32,15 @@ TITLES = {
 AnyRequest = Request[Any, Any, State]
 
 
+def path_of(request: AnyRequest) -> str:
+    """The request's path from the ASGI scope: ``request.url`` parses the Host header, and a malformed
+    one ("x:{") raised inside the error handler itself, turning a 400 into a 500."""
+    path: str = request.scope.get("path", "")
+    return path
+
+
 def wants_html(request: AnyRequest) -> bool:
-    path = request.url.path
+    path = path_of(request)
     if any(path == p or path.startswith(p + "/") for p in API_PATHS):
         return False
     return "text/html" in request.headers.get("accept", "")
@@ -48,7 +55,7 @@ def _page(request: AnyRequest, code: int, title: str, message: str, headers: dic
 
 def unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
     """The store is unreachable (or not read yet): tell the client when to come back."""
-    log.warning("%s %s answered 503: %s", request.method, request.url.path, exc)
+    log.warning("%s %s answered 503: %s", request.method, path_of(request), exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_html(request):
         return _page(
@@ -80,7 +87,7 @@ def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
 
 def internal_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     """A bug: logged with its traceback, answered without one."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, path_of(request), exc_info=exc)
     if wants_html(request):
         return _page(
             request, HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again in a moment.", {}

@@ -203,6 +203,15 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
     return response
 
 
+def parse_quantity(raw: str) -> int:
+    """The quantity a form sent, or 0 when it is not a short run of ASCII digits.
+
+    ``str.isdigit`` alone accepts superscripts and other Unicode digits that ``int`` refuses ("²").
+    """
+    text = raw.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
+
+
 @dataclass
 class PurchaseForm:
     quantity: str = "1"
@@ -218,7 +227,7 @@ async def buy(
     access = _pass_of(request, room)
     if access is None:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
-    quantity = int(data.quantity) if data.quantity.isdigit() else 0
+    quantity = parse_quantity(data.quantity)
     if not 1 <= quantity <= MAX_QUANTITY:
         response = _checkout(room, access, error=f"Choose between 1 and {MAX_QUANTITY} tickets.")
         response.status_code = HTTP_400_BAD_REQUEST
