@@ -23,6 +23,7 @@ from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.embedded import follow_supervisor
+from webapp.queue.joinlimit import JoinLimited, JoinRateLimit
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.slider import Slider
@@ -35,9 +36,8 @@ from webapp.tokens import TokenCodec
 from webapp.web import api, pages, probes
 from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
-from webapp.web.errors import http_error, internal_error, unavailable
+from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
-from webapp.web.ratelimit import JoinRateLimit
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
@@ -78,7 +78,8 @@ def build_room(
     )
     slider = Slider(store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl))
     codec = TokenCodec(settings.jwt_secret, settings.queue_name)
-    return WaitingRoom(settings, codec, store, watcher, clock), slider
+    limit = JoinRateLimit(redis, settings.redis_url or "", keys, settings.join_rate_limit, settings.redis_timeout)
+    return WaitingRoom(settings, codec, store, watcher, limit, clock), slider
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Litestar:
@@ -105,9 +106,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         redis = connect(redis_url, settings.redis_timeout)
         room, slider = build_room(settings, redis, clock)
         watcher = room.watcher
-        app.state.join_limit = JoinRateLimit(
-            redis, redis_url, room.store.keys, settings.join_rate_limit, settings.redis_timeout
-        )
         app.state.room = room
         try:
             await watcher.refresh_once()
@@ -123,7 +121,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             # (asyncio.wait, not gather: gather was seen never to return under anyio's lifespan.)
             await asyncio.wait(tasks, timeout=2)
             await slider.stop()
-            await app.state.join_limit.aclose()
+            await room.limit.aclose()
             await redis.aclose()
 
     htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"
@@ -163,6 +161,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         exception_handlers={
             RedisError: unavailable,
             WindowUnknownError: unavailable,
+            JoinLimited: join_limited,
             HTTPException: http_error,
             Exception: internal_error,
         },

@@ -14,6 +14,7 @@ from enum import Enum
 
 from webapp.queue import window
 from webapp.queue.batcher import JoinBatcher
+from webapp.queue.joinlimit import JoinRateLimit
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
 from webapp.queue.window import Status
@@ -72,6 +73,8 @@ class AdmitResult:
     outcome: Admission
     status: TicketStatus
     pass_token: str | None = None
+    access: AccessPass | None = None
+    """What the minted pass says (set with ``pass_token``), so nobody decodes what was just signed."""
 
 
 class WaitingRoom:
@@ -81,9 +84,11 @@ class WaitingRoom:
         codec: TokenCodec,
         store: QueueStore,
         watcher: WindowWatcher,
+        limit: JoinRateLimit,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.limit = limit
         self.codec = codec
         self.store = store
         self.watcher = watcher
@@ -125,12 +130,19 @@ class WaitingRoom:
         except TokenError:
             return None
 
-    async def join(self, presented: str | None = None) -> Joined:
-        """Give a visitor a place, or give back the one their valid ticket already holds."""
-        return self.existing(presented) or await self.issue()
+    async def join(self, presented: str | None, client: str) -> Joined:
+        """Give back the place a valid presented ticket holds (free), else a new place for ``client``.
 
-    async def issue(self) -> Joined:
-        """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
+        Only new places count against the join limit; over it, :class:`JoinLimited` says when to retry.
+        """
+        return self.existing(presented) or await self.issue(client)
+
+    async def issue(self, client: str) -> Joined:
+        """A new place at the back of the queue, if ``client`` is within its join limit.
+
+        Concurrent calls share one Redis round trip for the positions themselves.
+        """
+        await self.limit.hit(client)
         issued = await self.batcher.join()
         now = self.now()
         token, ticket = self.codec.mint_ticket(issued.last, issued.window_end, now, self.settings.ticket_ttl)
@@ -182,4 +194,4 @@ class WaitingRoom:
         lifetime = claim_lifetime(ticket.expires_at, now)
         if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, lifetime):
             return AdmitResult(Admission.ALREADY_USED, status)
-        return AdmitResult(Admission.ADMITTED, status, pass_token)
+        return AdmitResult(Admission.ADMITTED, status, pass_token, access)

@@ -25,11 +25,13 @@ class Clock:
 
 async def test_a_ticket_active_past_its_session_is_not_admitted_again(client: Redis, redis_url: str) -> None:
     """The issue's scenario: SESSION_DURATION=10, WINDOW_INTERVAL=10, WINDOW_SIZE=2, twelve joins."""
-    settings = settings_for(redis_url, SESSION_DURATION="10", WINDOW_INTERVAL="10", WINDOW_SIZE="2")
+    settings = settings_for(
+        redis_url, SESSION_DURATION="10", WINDOW_INTERVAL="10", WINDOW_SIZE="2", JOIN_RATE_LIMIT="0"
+    )
     clock = Clock(1_900_000_000.0)
     room, _ = build_room(settings, client, clock)
     await room.watcher.refresh_once()
-    joined = [await room.issue() for _ in range(12)]
+    joined = [await room.issue("203.0.113.1") for _ in range(12)]
     first = joined[0].ticket
     assert first.position == 1
 
@@ -55,7 +57,7 @@ async def test_the_claim_is_forgotten_after_its_ticket(client: Redis, redis_url:
     clock = Clock(1_900_000_000.0)
     room, _ = build_room(settings, client, clock)
     await room.watcher.refresh_once()
-    ticket = (await room.issue()).ticket
+    ticket = (await room.issue("203.0.113.1")).ticket
     clock.now += 30
     assert (await room.admit(ticket)).outcome is Admission.ADMITTED
     remaining_ms = await client.pttl(room.store.keys.claim(ticket.ticket_id))

@@ -36,7 +36,7 @@ async def test_fifty_redemptions_of_one_ticket_give_exactly_one_pass(redis_url: 
         rooms = [build_room(settings_for(redis_url, WINDOW_SIZE="5"), client)[0] for _ in range(5)]
         for room in rooms:
             await room.watcher.refresh_once()
-        joined = await rooms[0].join()
+        joined = await rooms[0].join(None, "203.0.113.9")
         results = await asyncio.gather(*(rooms[i % 5].admit(joined.ticket) for i in range(50)))
     finally:
         await client.aclose()

@@ -10,9 +10,11 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from webapp.queue.joinlimit import JoinLimited
 
 log = logging.getLogger("webapp.errors")
 
@@ -71,6 +73,11 @@ def unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
         media_type=MediaType.JSON,
         headers=headers,
     )
+
+
+def join_limited(request: AnyRequest, exc: JoinLimited) -> Response[Any]:
+    """The room refused a new place to this client for now: 429, and when to try again."""
+    return http_error(request, TooManyRequestsException(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}))
 
 
 def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from webapp.room import Admission, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
+from webapp.web.clients import client_address
 from webapp.web.cookies import (
     PASS_COOKIE,
     TICKET_COOKIE,
@@ -30,10 +31,9 @@ from webapp.web.cookies import (
     read_cookie,
     ticket_cookie,
 )
-from webapp.web.deps import join_limit_of, room_of
+from webapp.web.deps import room_of
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
-from webapp.web.ratelimit import client_address, join_limited
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -132,7 +132,7 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -
     """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
     room = room_of(request)
     try:
-        joined = await join_limited(room, join_limit_of(request), presented, client_address(request))
+        joined = await room.join(presented, client_address(request))
     except (RedisError, WindowUnknownError):
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
@@ -195,9 +195,9 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     if result.outcome is Admission.ALREADY_USED:
         return Redirect("/?m=used", status_code=HTTP_303_SEE_OTHER)
-    if result.outcome is not Admission.ADMITTED or result.pass_token is None:
+    if result.outcome is not Admission.ADMITTED or result.pass_token is None or result.access is None:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
-    access = room.read_pass(result.pass_token)
+    access = result.access
     response = _checkout(room, access)
     response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now()))
     return response
