@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 
+from webapp.queue.joinlimit import JoinLimited
 from webapp.room import Admission, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.clients import client_address
@@ -129,7 +130,11 @@ async def room_status(request: HTMXRequest) -> Response[Any]:
 
 
 async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -> Response[Any]:
-    """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
+    """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment.
+
+    htmx swaps no error response, so a refused htmx join is answered 200 with a fragment that says
+    why and tries again by itself (a 429 left "Taking your place in line…" on screen for ever).
+    """
     room = room_of(request)
     try:
         joined = await room.join(presented, client_address(request))
@@ -137,6 +142,13 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
         raise
+    except JoinLimited as limited:
+        if not request.htmx:
+            raise
+        context = {**_status_context(room, None, "limited"), "retry_after": limited.retry_after}
+        return HTMXTemplate(
+            template_name="_status.html", context=context, headers={"Retry-After": str(limited.retry_after)}
+        )
     cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now())
     state, status = _state_of(room, joined.ticket)
     response: Response[Any]
@@ -158,10 +170,14 @@ async def room_join(request: HTMXRequest) -> Response[Any]:
 
 @post("/room/rejoin", name="room-rejoin", guards=[same_origin], tags=["pages"])
 async def room_rejoin(request: HTMXRequest) -> Response[Any]:
-    """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
+    """A visitor who missed their turn, or holds a ticket already used, goes to the back; one still
+    waiting or active (and unused) keeps their place."""
     room = room_of(request)
-    state, _ = _state_of(room, _ticket_of(request, room))
-    if state == "expired":
+    ticket = _ticket_of(request, room)
+    state, _ = _state_of(room, ticket)
+    if state == "expired" or (state == "active" and ticket is not None and await room.ticket_used(ticket)):
+        # A used ticket reads as active for as long as it lives: it gets a new place too, or the
+        # "already used" page's button would lead back to itself.
         return await _issue(request, None, then="/?m=rejoined")
     return await _issue(request, read_cookie(request, TICKET_COOKIE))
 
