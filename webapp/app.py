@@ -35,9 +35,11 @@ from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
 from webapp.web import api, pages, probes
 from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
+from webapp.web.caching import NoStoreByDefault
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
 from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
+from webapp.web.head import HeadAsGet
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"
     if not (htmx_dist / "htmx.min.js").is_file():
         log.error("htmx is not installed at %s (run scripts/setup); pages will work without JavaScript", htmx_dist)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             api.join,
             api.status,
@@ -174,3 +176,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             ),
         ),
     )
+    # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
+    app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
+    return app

@@ -35,6 +35,7 @@ from webapp.web.cookies import (
 from webapp.web.deps import room_of
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
+from webapp.web.head import is_head
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -203,7 +204,7 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
     if access is not None:
         return _checkout(room, access)
     ticket = _ticket_of(request, room)
-    if ticket is None:
+    if ticket is None or is_head(request):  # HEAD changes nothing: no admission, no claim
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     try:
         result = await room.admit(ticket)
