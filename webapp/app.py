@@ -45,7 +45,7 @@ from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 log = logging.getLogger("webapp")
 
 
-CSRF_EXEMPT_PATHS = ["^/join$", "^/status$", "^/livez$", "^/readyz$", "^/schema", "^/static/", "^/vendor/"]
+CSRF_EXEMPT_PATHS = ["^/join$", "^/status$", "^/livez$", "^/readyz$", "^/servez$", "^/schema", "^/static/", "^/vendor/"]
 
 
 def project_root() -> Path:
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             api.status,
             probes.livez,
             probes.readyz,
+            probes.servez,
             pages.room_page,
             pages.room_status,
             pages.room_join,

@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 NO_STORE = "no-store"
 API_PATHS = ("/join", "/status")
-UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/schema")
+UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/servez", "/schema")
 
 
 def vary_for(path: str) -> str | None:

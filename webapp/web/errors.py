@@ -19,7 +19,7 @@ from webapp.queue.joinlimit import JoinLimited
 log = logging.getLogger("webapp.errors")
 
 RETRY_AFTER_SECONDS = 2
-API_PATHS = ("/join", "/status", "/livez", "/readyz", "/schema")
+API_PATHS = ("/join", "/status", "/livez", "/readyz", "/servez", "/schema")
 
 TITLES = {
     400: ("That request didn't make sense", "Something in the request was not understood. Going back usually helps."),
