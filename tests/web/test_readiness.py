@@ -34,8 +34,11 @@ def test_a_whole_redis_outage_leaves_every_replica_ready(make_client: ClientFact
     for replica in replicas:
         assert replica.get(path).status_code == 200
     redis_server.stop()
-    for replica in replicas:
-        wait_until_sync(lambda r=replica: r.get("/status", headers=bearer).json()["reconnecting"], 10, what="stale")
+
+    def all_stale() -> bool:
+        return all(r.get("/status", headers=bearer).json()["reconnecting"] for r in replicas)
+
+    wait_until_sync(all_stale, 10, what="every replica's window copy marked stale")
     # Kubernetes marks a pod unready after `threshold` failures `period` apart: probe for longer than that.
     deadline = time.monotonic() + threshold * period + 1
     probes = 0
