@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -40,6 +41,7 @@ from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
 from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
 from webapp.web.head import HeadAsGet
+from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
@@ -172,6 +174,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             title="session-queue",
             version="0.1.0",
             path="/schema",
+            render_plugins=[PlainSchemaPage("/schema"), JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
