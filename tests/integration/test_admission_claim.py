@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from tests.support import settings_for
 from webapp.app import build_room
+from webapp.queue.window import Status
 from webapp.room import CLAIM_MARGIN_SECONDS, Admission, claim_lifetime
 from webapp.settings import Settings
 from webapp.tokens import LEEWAY_SECONDS
@@ -94,3 +95,34 @@ def test_the_claim_outlives_every_moment_its_ticket_is_accepted(
     # Longer than the active span the settings allow too, however they relate to SESSION_DURATION.
     active_span = min(settings.active_window_count * settings.window_interval, expires_at - now)
     assert claim_lifetime(expires_at, now) > active_span
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    session=st.integers(10, 86_400),
+    interval=st.sampled_from(["0.5", "10", "600", "3600"]),
+    count=st.integers(1, 50),
+    waiting=st.integers(0, 30),
+    later=st.floats(0, 1, allow_nan=False),
+)
+async def test_a_real_room_never_admits_one_ticket_twice_whatever_the_settings(
+    client: Redis, redis_url: str, session: int, interval: str, count: int, waiting: int, later: float
+) -> None:
+    """Against Redis: after the admission, the claim outlives every moment the ticket is still read."""
+    await client.flushall()
+    env = {"SESSION_DURATION": str(session), "WINDOW_INTERVAL": interval, "ACTIVE_WINDOW_COUNT": str(count)}
+    room_settings = settings_for(redis_url, WINDOW_SIZE="1", JOIN_RATE_LIMIT="0", **env)
+    clock = Clock(1_900_000_000.0)
+    room, _ = build_room(room_settings, client, clock)
+    await room.watcher.refresh_once()
+    first = await room.issue("203.0.113.1")
+    for _ in range(waiting):
+        await room.issue("203.0.113.1")
+    assert (await room.admit(first.ticket)).outcome is Admission.ADMITTED
+    last_read = first.ticket.expires_at + LEEWAY_SECONDS - 1
+    remaining_ms = await client.pttl(room.store.keys.claim(first.ticket.ticket_id))
+    assert clock.now * 1000 + remaining_ms > last_read * 1000
+    clock.now += later * (last_read - clock.now)
+    again = await room.admit(room.read_ticket(first.token))
+    assert again.status.status is Status.ACTIVE  # the window did not move: still active, whatever the settings
+    assert again.outcome is Admission.ALREADY_USED
