@@ -16,10 +16,10 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
@@ -29,6 +29,7 @@ from webapp.metrics import LatencyMiddleware
 from webapp.queue.activity import Activity
 from webapp.queue.controls import Pace
 from webapp.queue.events import EventLog
+from webapp.queue.joinlimit import JoinLimited, JoinRateLimit
 from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.operator import Operator
@@ -41,10 +42,13 @@ from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
 from webapp.web import admin, api, metrics_route, pages, probes
 from webapp.web.admin_auth import AdminAuth
+from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
+from webapp.web.caching import NoStoreByDefault
 from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
-from webapp.web.errors import http_error, internal_error, unavailable
+from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
-from webapp.web.ratelimit import JoinRateLimit
+from webapp.web.head import HeadAsGet
+from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
 log = logging.getLogger("webapp")
@@ -55,6 +59,7 @@ CSRF_EXEMPT_PATHS = [
     "^/status$",
     "^/livez$",
     "^/readyz$",
+    "^/servez$",
     "^/schema",
     "^/static/",
     "^/vendor/",
@@ -98,7 +103,8 @@ def build_room(
         store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl), events=EventLog(redis, keys)
     )
     codec = TokenCodec(settings.jwt_secret, settings.queue_name)
-    room = WaitingRoom(settings, codec, store, watcher, clock)
+    limit = JoinRateLimit(redis, settings.redis_url or "", keys, settings.join_rate_limit, settings.redis_timeout)
+    room = WaitingRoom(settings, codec, store, watcher, limit, clock)
     room.activity = Activity(redis, keys, slider.lease.instance_id)
     return room, slider
 
@@ -150,9 +156,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         redis = connect(redis_url, settings.redis_timeout)
         room, slider = build_room(settings, redis, clock)
         watcher = room.watcher
-        app.state.join_limit = JoinRateLimit(
-            redis, redis_url, room.store.keys, settings.join_rate_limit, settings.redis_timeout
-        )
         app.state.room = room
         keys = room.store.keys
         app.state.admin_auth = AdminAuth(redis, keys, settings.admin_token, settings.metrics_token)
@@ -174,18 +177,19 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             # (asyncio.wait, not gather: gather was seen never to return under anyio's lifespan.)
             await asyncio.wait(tasks, timeout=2)
             await slider.stop()
-            await app.state.join_limit.aclose()
+            await room.limit.aclose()
             await redis.aclose()
 
     htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"
     if not (htmx_dist / "htmx.min.js").is_file():
         log.error("htmx is not installed at %s (run scripts/setup); pages will work without JavaScript", htmx_dist)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             api.join,
             api.status,
             probes.livez,
             probes.readyz,
+            probes.servez,
             pages.room_page,
             pages.room_status,
             pages.room_join,
@@ -195,8 +199,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             *admin.API_HANDLERS,
             *admin.CONSOLE_HANDLERS,
             metrics_route.metrics_endpoint,
-            create_static_files_router(path="/static", directories=_directories(settings, "static"), name="static"),
-            create_static_files_router(path="/vendor", directories=[htmx_dist], name="vendor"),
+            asset_router("/static", "static", _directories(settings, "static"), STATIC_MAX_AGE),
+            asset_router("/vendor", "vendor", [htmx_dist], VENDOR_MAX_AGE),
         ],
         lifespan=[lifespan],
         # Logging is configured once by the entry point (webapp.logs): Litestar must not re-configure the root logger.
@@ -225,6 +229,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         exception_handlers={
             RedisError: unavailable,
             WindowUnknownError: unavailable,
+            JoinLimited: join_limited,
             HTTPException: http_error,
             Exception: internal_error,
         },
@@ -232,8 +237,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             title="session-queue",
             version="0.1.0",
             path="/schema",
+            render_plugins=[PlainSchemaPage("/schema"), JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
         ),
     )
+    # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
+    app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
+    return app

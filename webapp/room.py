@@ -16,11 +16,26 @@ from webapp.queue import window
 from webapp.queue.activity import Activity
 from webapp.queue.batcher import JoinBatcher
 from webapp.queue.controls import Pace
+from webapp.queue.joinlimit import JoinRateLimit
 from webapp.queue.store import QueueStore
 from webapp.queue.watcher import WindowWatcher
 from webapp.queue.window import Status
 from webapp.settings import Settings
 from webapp.tokens import LEEWAY_SECONDS, AccessPass, Ticket, TokenCodec, TokenError
+
+CLAIM_MARGIN_SECONDS = 65
+"""Kept beyond a ticket's expiry and leeway: covers clock skew between the replicas that read the ticket."""
+
+
+def claim_lifetime(ticket_expires_at: int, now: int) -> int:
+    """How long an admission claim must live: as long as its ticket can still be read, and a margin.
+
+    A ticket stays active for up to ``ACTIVE_WINDOW_COUNT * WINDOW_INTERVAL`` once its window comes,
+    and for ever while slides pause (nobody waiting); neither is bounded by ``SESSION_DURATION``. The
+    only bound that holds whatever the settings is the ticket's own ``exp``: past it (and the leeway)
+    the ticket is refused before any claim is looked at, so the claim need not outlive it.
+    """
+    return max(1, ticket_expires_at - now) + LEEWAY_SECONDS + CLAIM_MARGIN_SECONDS
 
 
 class WindowUnknownError(RuntimeError):
@@ -67,6 +82,8 @@ class AdmitResult:
     outcome: Admission
     status: TicketStatus
     pass_token: str | None = None
+    access: AccessPass | None = None
+    """What the minted pass says (set with ``pass_token``), so nobody decodes what was just signed."""
 
 
 class WaitingRoom:
@@ -76,9 +93,11 @@ class WaitingRoom:
         codec: TokenCodec,
         store: QueueStore,
         watcher: WindowWatcher,
+        limit: JoinRateLimit,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.limit = limit
         self.codec = codec
         self.store = store
         self.watcher = watcher
@@ -133,12 +152,19 @@ class WaitingRoom:
         except TokenError:
             return None
 
-    async def join(self, presented: str | None = None) -> Joined:
-        """Give a visitor a place, or give back the one their valid ticket already holds."""
-        return self.existing(presented) or await self.issue()
+    async def join(self, presented: str | None, client: str) -> Joined:
+        """Give back the place a valid presented ticket holds (free), else a new place for ``client``.
 
-    async def issue(self) -> Joined:
-        """A new place at the back of the queue (concurrent calls share one Redis round trip)."""
+        Only new places count against the join limit; over it, :class:`JoinLimited` says when to retry.
+        """
+        return self.existing(presented) or await self.issue(client)
+
+    async def issue(self, client: str) -> Joined:
+        """A new place at the back of the queue, if ``client`` is within its join limit.
+
+        Concurrent calls share one Redis round trip for the positions themselves.
+        """
+        await self.limit.hit(client)
         issued = await self.batcher.join()
         if self.activity is not None:
             self.activity.joined()
@@ -197,11 +223,12 @@ class WaitingRoom:
         if status.paused:  # nobody new enters while paused; passes already given stay valid
             return AdmitResult(Admission.PAUSED, status)
         pass_token, access = self.codec.mint_pass(ticket, now, self.settings.session_duration)
-        if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, self.settings.session_duration):
+        lifetime = claim_lifetime(ticket.expires_at, now)
+        if not await self.store.claim_admission(ticket.ticket_id, access.pass_id, lifetime):
             return AdmitResult(Admission.ALREADY_USED, status)
         if self.activity is not None:
             await self.activity.admitted()
-        return AdmitResult(Admission.ADMITTED, status, pass_token)
+        return AdmitResult(Admission.ADMITTED, status, pass_token, access)
 
 
 def _poll_after(status: Status, wait: float, interval: float, paused: bool) -> float:

@@ -6,6 +6,7 @@ from plain dicts and a bad value stops start-up with one line naming the variabl
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import secrets
@@ -13,21 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+
+from webapp.redis_url import RedisUrlError, check_redis_url
 
 MIN_SECRET_BYTES = 32
 _QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 # host:port with a DNS name, an IPv4 address or a bracketed IPv6 address, ASCII digits only in the port.
 _REDIS_ADDR = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
-_REDIS_SCHEMES = (
-    "redis",
-    "rediss",
-    "unix",
-    "redis+sentinel",
-    "rediss+sentinel",
-    "redis+cluster",
-    "rediss+cluster",
-)
 
 T = TypeVar("T")
 
@@ -76,10 +69,10 @@ def _flag(variable: str, raw: str) -> bool | None:
 def _redis_url(environ: Mapping[str, str]) -> str | None:
     url = environ.get("REDIS_URL", "").strip()
     if url:
-        scheme = urlsplit(url).scheme
-        if scheme not in _REDIS_SCHEMES:
-            raise SettingsError("REDIS_URL", f"scheme must be one of {', '.join(_REDIS_SCHEMES)}, got {url!r}")
-        return url
+        try:
+            return check_redis_url(url)
+        except RedisUrlError as exc:
+            raise SettingsError("REDIS_URL", exc.why) from None
     addr = environ.get("REDIS_ADDR", "").strip()
     if not addr:
         return None
@@ -87,6 +80,31 @@ def _redis_url(environ: Mapping[str, str]) -> str | None:
     if match is None or not 0 < int(match.group(1)) < 65536:
         raise SettingsError("REDIS_ADDR", f"expected host:port such as localhost:6379, got {addr!r}")
     return f"redis://{addr}"
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    """``TRUSTED_PROXIES``: IP addresses or CIDR networks, comma-separated, each checked.
+
+    uvicorn treats an entry it cannot parse as a literal that matches nobody, so "10.0.0.0/33" used to
+    trust no proxy at all (everyone behind the ingress shared one join budget), and "*" trusts every
+    client to name its own address. Both are refused; trusting everyone must be written out as
+    ``0.0.0.0/0,::/0``.
+    """
+    entries = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for entry in entries:
+        if entry == "*":
+            raise SettingsError(
+                "TRUSTED_PROXIES",
+                "'*' would let any client choose the address it is counted as; list your proxies' addresses "
+                "or networks (write 0.0.0.0/0,::/0 if every peer really is a trusted proxy)",
+            )
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "TRUSTED_PROXIES", f"expected IP addresses or CIDR networks such as 10.0.0.0/8, got {entry!r}"
+            ) from None
+    return entries
 
 
 def _secret(environ: Mapping[str, str]) -> tuple[bytes, bool]:
@@ -184,7 +202,7 @@ class Settings:
         event_name = environ.get("EVENT_NAME", "").strip() or cls.event_name
         if len(event_name) > 120:
             raise SettingsError("EVENT_NAME", "must be at most 120 characters")
-        proxies = tuple(p.strip() for p in environ.get("TRUSTED_PROXIES", "").split(",") if p.strip())
+        proxies = _proxies(environ.get("TRUSTED_PROXIES", ""))
         return cls(
             redis_url=_redis_url(environ),
             jwt_secret=secret,

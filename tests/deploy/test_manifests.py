@@ -164,7 +164,7 @@ def test_probes_ask_routes_the_app_serves_on_the_container_port(app: Litestar) -
     ports = [port["containerPort"] for port in container["ports"]]
     assert ports == [int(configmap()["PORT"])] == [app_settings().port]
     probes = {name: container[name]["httpGet"] for name in ("readinessProbe", "livenessProbe", "startupProbe")}
-    assert probes["readinessProbe"]["path"] == "/readyz"
+    assert probes["readinessProbe"]["path"] == "/servez"  # not /readyz: Redis is shared by every replica
     assert probes["livenessProbe"]["path"] == "/livez"
     for name, probe in probes.items():
         assert probe["path"] in served, f"{name} asks {probe['path']}, which the app does not serve"

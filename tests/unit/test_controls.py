@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from tests.support import TEST_SECRET
 from webapp.queue.controls import MAX_MESSAGE_LENGTH, Controls, Pace, PaceError, clean_message, updated_pace
+from webapp.queue.joinlimit import JoinRateLimit
 from webapp.queue.keys import queue_keys
 from webapp.queue.store import QueueStore, Snapshot
 from webapp.queue.watcher import WindowWatcher
@@ -24,7 +25,9 @@ def room_with(controls: Controls, window_end: int = 10, last: int = 100) -> Wait
     store = QueueStore(Redis(port=1), queue_keys("main"), 10, 30)
     watcher = WindowWatcher(store, refresh=1, stale_after=1e9, clock=lambda: 0.0)
     watcher.snapshot = Snapshot(window_end, last, 30_000, 0, -1, 0, controls)
-    return WaitingRoom(settings, TokenCodec(TEST_SECRET.encode(), "main"), store, watcher, clock=lambda: NOW)
+    redis = Redis(port=1)
+    no_limit = JoinRateLimit(redis, settings.redis_url or "", queue_keys("main"), 0)
+    return WaitingRoom(settings, TokenCodec(TEST_SECRET.encode(), "main"), store, watcher, no_limit, clock=lambda: NOW)
 
 
 def ticket_at(room: WaitingRoom, position: int, epoch: int = 0) -> str:

@@ -37,8 +37,8 @@ from webapp.web.admin_auth import (
     session_cookie,
 )
 from webapp.web.charts import bar_chart, line_chart
+from webapp.web.clients import client_address
 from webapp.web.guards import same_origin
-from webapp.web.ratelimit import client_address
 
 AnyRequest = Request[Any, Any, State]
 PAUSE_NOTE = (

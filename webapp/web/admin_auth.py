@@ -30,7 +30,7 @@ from webapp.queue.keys import QueueKeys
 from webapp.queue.operator import Actor
 from webapp.queue.store import load_script
 from webapp.redis_client import RedisClient
-from webapp.web.ratelimit import client_address
+from webapp.web.clients import client_address
 
 log = logging.getLogger("webapp.admin")
 

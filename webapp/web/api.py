@@ -13,8 +13,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from webapp import metrics
 from webapp.room import TicketStatus, WaitingRoom
 from webapp.tokens import Ticket, TokenError
-from webapp.web.deps import join_limit_of, room_of
-from webapp.web.ratelimit import client_address, join_limited
+from webapp.web.clients import client_address
+from webapp.web.deps import room_of
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
 
@@ -86,7 +86,7 @@ async def join(request: Request[Any, Any, State]) -> Response[JoinBody]:
         presented = bearer_token(request.headers.get("authorization"))
     except ClientException:
         presented = None
-    joined = await join_limited(room, join_limit_of(request), presented, client_address(request))
+    joined = await room.join(presented, client_address(request))
     status = room.status(joined.ticket)
     body = JoinBody(
         token=joined.token,

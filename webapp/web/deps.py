@@ -1,4 +1,4 @@
-"""What handlers take from the application: the waiting room and the join rate limit.
+"""What handlers take from the application: the waiting room (which holds the join limit).
 
 Plain accessors rather than dependency injection: on the hottest routes Litestar's injection (a task
 group per request when a handler has two dependencies) cost 10-25% of throughput (docs/performance.md).
@@ -11,14 +11,8 @@ from typing import Any
 from litestar import Request
 
 from webapp.room import WaitingRoom
-from webapp.web.ratelimit import JoinRateLimit
 
 
 def room_of(request: Request[Any, Any, Any]) -> WaitingRoom:
     room: WaitingRoom = request.app.state.room
     return room
-
-
-def join_limit_of(request: Request[Any, Any, Any]) -> JoinRateLimit:
-    limit: JoinRateLimit = request.app.state.join_limit
-    return limit

@@ -10,17 +10,18 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from redis.exceptions import RedisError
 
 from webapp import metrics
+from webapp.queue.joinlimit import JoinLimited
 
 log = logging.getLogger("webapp.errors")
 
 RETRY_AFTER_SECONDS = 2
-API_PATHS = ("/join", "/status", "/livez", "/readyz", "/schema", "/admin/api", "/metrics")
+API_PATHS = ("/join", "/status", "/livez", "/readyz", "/servez", "/schema", "/admin/api", "/metrics")
 
 TITLES = {
     400: ("That request didn't make sense", "Something in the request was not understood. Going back usually helps."),
@@ -35,8 +36,15 @@ TITLES = {
 AnyRequest = Request[Any, Any, State]
 
 
+def path_of(request: AnyRequest) -> str:
+    """The request's path from the ASGI scope: ``request.url`` parses the Host header, and a malformed
+    one ("x:{") raised inside the error handler itself, turning a 400 into a 500."""
+    path: str = request.scope.get("path", "")
+    return path
+
+
 def wants_html(request: AnyRequest) -> bool:
-    path = request.url.path
+    path = path_of(request)
     if any(path == p or path.startswith(p + "/") for p in API_PATHS):
         return False
     return "text/html" in request.headers.get("accept", "")
@@ -51,7 +59,7 @@ def _page(request: AnyRequest, code: int, title: str, message: str, headers: dic
 
 def unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
     """The store is unreachable (or not read yet): tell the client when to come back."""
-    log.warning("%s %s answered 503: %s", request.method, request.url.path, exc)
+    log.warning("%s %s answered 503: %s", request.method, path_of(request), exc)
     if isinstance(exc, RedisError):
         metrics.REDIS_ERRORS.inc()
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -71,6 +79,11 @@ def unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
     )
 
 
+def join_limited(request: AnyRequest, exc: JoinLimited) -> Response[Any]:
+    """The room refused a new place to this client for now: 429, and when to try again."""
+    return http_error(request, TooManyRequestsException(detail=str(exc), headers={"Retry-After": str(exc.retry_after)}))
+
+
 def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
     """Litestar's HTTP exceptions, as a page for browsers and as JSON for everyone else."""
     headers = dict(exc.headers or {})
@@ -85,7 +98,7 @@ def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
 
 def internal_error(request: AnyRequest, exc: Exception) -> Response[Any]:
     """A bug: logged with its traceback, answered without one."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, path_of(request), exc_info=exc)
     if wants_html(request):
         return _page(
             request, HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again in a moment.", {}

@@ -18,5 +18,13 @@ def same_origin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
     origin = connection.headers.get("origin")
     if origin is not None:
         host = connection.headers.get("host", "")
-        if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+        if origin == "null" or _netloc(origin) != host.lower():
             raise PermissionDeniedException("cross-origin request refused")
+
+
+def _netloc(origin: str) -> str | None:
+    """The origin's host[:port], or None when it does not parse ("http://[x" raises in ``urlsplit``)."""
+    try:
+        return urlsplit(origin).netloc.lower()
+    except ValueError:
+        return None

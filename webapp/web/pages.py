@@ -21,9 +21,11 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP
 from redis.exceptions import RedisError
 
 from webapp import metrics
+from webapp.queue.joinlimit import JoinLimited
 from webapp.queue.window import Status
 from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
+from webapp.web.clients import client_address
 from webapp.web.cookies import (
     PASS_COOKIE,
     TICKET_COOKIE,
@@ -32,10 +34,10 @@ from webapp.web.cookies import (
     read_cookie,
     ticket_cookie,
 )
-from webapp.web.deps import join_limit_of, room_of
+from webapp.web.deps import room_of
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
-from webapp.web.ratelimit import client_address, join_limited
+from webapp.web.head import is_head
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -159,14 +161,25 @@ async def room_status(request: HTMXRequest) -> Response[Any]:
 
 
 async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -> Response[Any]:
-    """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment."""
+    """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment.
+
+    htmx swaps no error response, so a refused htmx join is answered 200 with a fragment that says
+    why and tries again by itself (a 429 left "Taking your place in line…" on screen for ever).
+    """
     room = room_of(request)
     try:
-        joined = await join_limited(room, join_limit_of(request), presented, client_address(request))
+        joined = await room.join(presented, client_address(request))
     except (RedisError, WindowUnknownError):
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
         raise
+    except JoinLimited as limited:
+        if not request.htmx:
+            raise
+        context = {**_status_context(room, None, "limited"), "retry_after": limited.retry_after}
+        return HTMXTemplate(
+            template_name="_status.html", context=context, headers={"Retry-After": str(limited.retry_after)}
+        )
     cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now())
     state, status = _state_of(room, joined.ticket)
     response: Response[Any]
@@ -188,10 +201,14 @@ async def room_join(request: HTMXRequest) -> Response[Any]:
 
 @post("/room/rejoin", name="room-rejoin", guards=[same_origin], tags=["pages"])
 async def room_rejoin(request: HTMXRequest) -> Response[Any]:
-    """A visitor who missed their turn goes to the back; one still waiting or active keeps their place."""
+    """A visitor who missed their turn, or holds a ticket already used, goes to the back; one still
+    waiting or active (and unused) keeps their place."""
     room = room_of(request)
-    state, _ = _state_of(room, _ticket_of(request, room))
-    if state == "expired":
+    ticket = _ticket_of(request, room)
+    state, _ = _state_of(room, ticket)
+    if state == "expired" or (state == "active" and ticket is not None and await room.ticket_used(ticket)):
+        # A used ticket reads as active for as long as it lives: it gets a new place too, or the
+        # "already used" page's button would lead back to itself.
         return await _issue(request, None, then="/?m=rejoined")
     return await _issue(request, read_cookie(request, TICKET_COOKIE))
 
@@ -217,7 +234,7 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
     if access is not None:
         return _checkout(room, access)
     ticket = _ticket_of(request, room)
-    if ticket is None:
+    if ticket is None or is_head(request):  # HEAD changes nothing: no admission, no claim
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     try:
         result = await room.admit(ticket)
@@ -225,12 +242,21 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
     if result.outcome is Admission.ALREADY_USED:
         return Redirect("/?m=used", status_code=HTTP_303_SEE_OTHER)
-    if result.outcome is not Admission.ADMITTED or result.pass_token is None:
+    if result.outcome is not Admission.ADMITTED or result.pass_token is None or result.access is None:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
-    access = room.read_pass(result.pass_token)
+    access = result.access
     response = _checkout(room, access)
     response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now()))
     return response
+
+
+def parse_quantity(raw: str) -> int:
+    """The quantity a form sent, or 0 when it is not a short run of ASCII digits.
+
+    ``str.isdigit`` alone accepts superscripts and other Unicode digits that ``int`` refuses ("²").
+    """
+    text = raw.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
 
 
 @dataclass
@@ -248,7 +274,7 @@ async def buy(
     access = _pass_of(request, room)
     if access is None:
         return Redirect("/", status_code=HTTP_303_SEE_OTHER)
-    quantity = int(data.quantity) if data.quantity.isdigit() else 0
+    quantity = parse_quantity(data.quantity)
     if not 1 <= quantity <= MAX_QUANTITY:
         response = _checkout(room, access, error=f"Choose between 1 and {MAX_QUANTITY} tickets.")
         response.status_code = HTTP_400_BAD_REQUEST

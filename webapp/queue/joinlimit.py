@@ -2,8 +2,8 @@
 
 Counting is done by the ``limits`` library (a sliding-window counter, atomic in Redis); only joins
 that would take a *new* position count, so reloads and extra tabs of a visitor who already holds a
-ticket are free. The client address is the peer, or the ``X-Forwarded-For`` hop that uvicorn accepts
-from ``TRUSTED_PROXIES`` only.
+ticket are free. The waiting room holds the limit (``WaitingRoom.join``): over it, the room raises
+:class:`JoinLimited`, a domain error the web layer maps to 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,20 @@ from typing import Any
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from litestar import Request
-from litestar.exceptions import TooManyRequestsException
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from webapp.queue.keys import QueueKeys
 from webapp.redis_client import RedisClient, parse_cluster_url
-from webapp.room import Joined, WaitingRoom
+
+
+class JoinLimited(Exception):
+    """This client has asked for too many new places; it may try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many new places requested from this address; retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def _storage(redis: RedisClient, redis_url: str, prefix: str, timeout: float) -> Storage:
@@ -64,29 +69,10 @@ class JoinRateLimit:
             await client.aclose()
 
     async def hit(self, client: str) -> None:
-        """Count one new position for ``client``; 429 with Retry-After when over the limit."""
+        """Count one new position for ``client``; :class:`JoinLimited` when over the limit."""
         if self.item is None:
             return
         if await self.limiter.hit(self.item, client):
             return
         stats = await self.limiter.get_window_stats(self.item, client)
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
-        raise TooManyRequestsException(
-            detail=f"too many new places requested from this address; retry in {retry} s",
-            headers={"Retry-After": str(retry)},
-        )
-
-
-def client_address(request: Request[Any, Any, Any]) -> str:
-    """The address the limit counts against (uvicorn has already applied trusted proxy headers)."""
-    return request.client.host if request.client is not None else "unknown"
-
-
-async def join_limited(room: WaitingRoom, limit: JoinRateLimit, presented: str | None, client: str) -> Joined:
-    """The presented ticket's place if valid (free), else a new place if ``client`` is within its limit."""
-    return room.existing(presented) or await _counted(room, limit, client)
-
-
-async def _counted(room: WaitingRoom, limit: JoinRateLimit, client: str) -> Joined:
-    await limit.hit(client)
-    return await room.issue()
+        raise JoinLimited(max(1, math.ceil(stats.reset_time - time.time())))
