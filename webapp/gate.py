@@ -35,7 +35,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit
@@ -44,8 +44,10 @@ import jwt
 
 __all__ = ["KeySet", "QueueGate", "QueuePass", "Verdict", "Verification"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+# Loose on purpose: each framework types the ASGI interface its own way (Starlette with mappings, Litestar with
+# TypedDicts), and the gate must plug into all of them without a cast.
+Scope = Any
+Message = Any
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
