@@ -40,7 +40,7 @@ from webapp.redis_client import RedisClient, connect
 from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
-from webapp.web import admin, api, metrics_route, pages, probes
+from webapp.web import admin, api, metrics_route, origin, pages, probes
 from webapp.web.admin_auth import AdminAuth
 from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
 from webapp.web.caching import NoStoreByDefault
@@ -66,6 +66,10 @@ CSRF_EXEMPT_PATHS = [
     # Bearer-token only (no cookie is accepted there), so a forged cross-site request carries no credential.
     "^/admin/api/",
     "^/metrics$",
+    # Origins' calls: a public key set, forward-auth subrequests and Bearer-only pass exchange (no cookie set).
+    "^/\\.well-known/",
+    "^/auth$",
+    "^/pass$",
 ]
 
 
@@ -102,7 +106,9 @@ def build_room(
     slider = Slider(
         store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl), events=EventLog(redis, keys)
     )
-    codec = TokenCodec(settings.jwt_secret, settings.queue_name)
+    codec = TokenCodec(
+        settings.jwt_secret, settings.queue_name, settings.pass_keys, settings.pass_issuer, settings.pass_aud
+    )
     limit = JoinRateLimit(redis, settings.redis_url or "", keys, settings.join_rate_limit, settings.redis_timeout)
     room = WaitingRoom(settings, codec, store, watcher, limit, clock)
     room.activity = Activity(redis, keys, slider.lease.instance_id)
@@ -143,6 +149,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         log.warning(
             "JWT_SECRET is unset: this process signs with a secret of its own, so other workers and replicas "
             "refuse its tickets; set JWT_SECRET (python -m webapp shares one generated secret with its workers)"
+        )
+    if settings.pass_keys_generated:
+        log.warning(
+            "PASS_KEYS_DIR is unset: this process signs passes with a key of its own (kid %s), so other workers "
+            "and replicas refuse its passes; set PASS_KEYS_DIR (python -m webapp shares one generated key with "
+            "its workers)",
+            settings.pass_keys.signing.kid,
+        )
+    else:
+        log.info(
+            "passes signed by key %s from %s; %d key(s) published on /.well-known/jwks.json",
+            settings.pass_keys.signing.kid,
+            settings.pass_keys.source,
+            len(settings.pass_keys.published),
         )
     if settings.admin_token is None:
         log.info("ADMIN_TOKEN is unset: the operator console (/admin) and its API are off and answer 404")
@@ -196,6 +216,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             pages.room_rejoin,
             pages.checkout,
             pages.buy,
+            origin.jwks,
+            origin.forward_auth,
+            origin.exchange_ticket,
             *admin.API_HANDLERS,
             *admin.CONSOLE_HANDLERS,
             metrics_route.metrics_endpoint,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from webapp.passkeys import PassKeyError, PassKeys, pass_keys_from_env
 from webapp.redis_url import RedisUrlError, check_redis_url
 
 MIN_SECRET_BYTES = 32
@@ -152,6 +153,23 @@ def _optional_dir(variable: str, raw: str) -> Path | None:
     return path
 
 
+def _pass_keys(environ: Mapping[str, str]) -> tuple[PassKeys, bool]:
+    """``PASS_KEYS_DIR`` (or ``PASS_KEY``) loaded and checked now, so a bad key stops start-up, not a request."""
+    variable = "PASS_KEYS_DIR" if environ.get("PASS_KEYS_DIR", "").strip() else "PASS_KEY"
+    try:
+        return pass_keys_from_env(environ)
+    except PassKeyError as exc:
+        raise SettingsError(variable, str(exc)) from None
+
+
+def _claim_value(variable: str, raw: str) -> str:
+    """``PASS_ISSUER`` / ``PASS_AUDIENCE``: what origins compare exactly, so plain printable ASCII."""
+    value = raw.strip()
+    if len(value) > 120 or not value.isascii() or not value.isprintable():
+        raise SettingsError(variable, f"expected up to 120 printable ASCII characters, got {raw[:40]!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with; build it with :meth:`from_env`."""
@@ -179,6 +197,16 @@ class Settings:
     admin_token: bytes | None = field(default=None, repr=False)
     metrics_token: bytes | None = field(default=None, repr=False)
     log_format: str = "text"
+    pass_keys: PassKeys = field(default_factory=PassKeys.generate, repr=False)
+    pass_keys_generated: bool = True
+    pass_issuer: str = "session-queue"  # noqa: S105 - the iss claim of passes, not a password
+    pass_audience: str = ""
+    """Empty means ``pass:<QUEUE_NAME>``; read it through :attr:`pass_aud`."""
+
+    @property
+    def pass_aud(self) -> str:
+        """The ``aud`` of this room's passes: an origin protected by another room refuses them."""
+        return self.pass_audience or f"pass:{self.queue_name}"
 
     @property
     def cliff_edge(self) -> bool:
@@ -203,6 +231,7 @@ class Settings:
         if len(event_name) > 120:
             raise SettingsError("EVENT_NAME", "must be at most 120 characters")
         proxies = _proxies(environ.get("TRUSTED_PROXIES", ""))
+        pass_keys, pass_keys_generated = _pass_keys(environ)
         return cls(
             redis_url=_redis_url(environ),
             jwt_secret=secret,
@@ -227,4 +256,8 @@ class Settings:
             admin_token=_optional_token(environ, "ADMIN_TOKEN"),
             metrics_token=_optional_token(environ, "METRICS_TOKEN"),
             log_format=get("LOG_FORMAT", _log_format, "text"),
+            pass_keys=pass_keys,
+            pass_keys_generated=pass_keys_generated,
+            pass_issuer=get("PASS_ISSUER", _claim_value, cls.pass_issuer),
+            pass_audience=get("PASS_AUDIENCE", _claim_value, ""),
         )

@@ -14,8 +14,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 NO_STORE = "no-store"
-API_PATHS = ("/join", "/status")
-UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/servez", "/schema")
+API_PATHS = ("/join", "/status", "/pass")
+UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/servez", "/schema", "/.well-known/")
 
 
 def vary_for(path: str) -> str | None:

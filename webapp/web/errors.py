@@ -21,7 +21,10 @@ from webapp.queue.joinlimit import JoinLimited
 log = logging.getLogger("webapp.errors")
 
 RETRY_AFTER_SECONDS = 2
-API_PATHS = ("/join", "/status", "/livez", "/readyz", "/servez", "/schema", "/admin/api", "/metrics")
+API_PATHS = (
+    "/join", "/status", "/livez", "/readyz", "/servez", "/schema", "/admin/api", "/metrics", "/pass", "/auth",
+    "/.well-known",
+)  # fmt: skip
 
 TITLES = {
     400: ("That request didn't make sense", "Something in the request was not understood. Going back usually helps."),
