@@ -85,13 +85,15 @@ def _plain(value: str | None) -> str | None:
     """A header value that may go into a URL: printable ASCII, bounded; else None."""
     if value is None or not value or len(value) > MAX_ORIGINAL_URL or not value.isascii() or not value.isprintable():
         return None
-    return value if " " not in value else None
+    return value
 
 
 def _path(value: str | None) -> str | None:
     """A request target that is a path of this host ("/..."), never "//host" (scheme-relative)."""
     path = _plain(value)
-    return path if path is not None and path.startswith("/") and not path.startswith(("//", "/\\")) else None
+    if path is None or " " in path or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return None
+    return path
 
 
 def original_url(headers: Headers) -> str | None:
