@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from webapp.redis_url import RedisUrlError, check_redis_url
+from webapp.return_to import parse_cookie_domain, parse_origins
 
 MIN_SECRET_BYTES = 32
 _QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -152,6 +153,38 @@ def _optional_dir(variable: str, raw: str) -> Path | None:
     return path
 
 
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}")
+
+
+def _root_path(variable: str, raw: str) -> str:
+    """``ROOT_PATH``: the prefix a proxy passes through, ``/queue`` or ``/shop/queue``; ``/`` means none."""
+    text = raw.strip()
+    if text == "/":
+        return ""
+    if not text.startswith("/") or text.endswith("/"):
+        raise SettingsError(
+            variable, f"expected a path prefix such as /queue (a leading /, no trailing /), got {raw!r}"
+        )
+    segments = text[1:].split("/")
+    if len(text) > 200 or not all(_PATH_SEGMENT.fullmatch(s) and s.strip(".") for s in segments):
+        raise SettingsError(
+            variable, f"expected plain path segments (letters, digits, - _ . ~; no '..' or '//'), got {raw!r}"
+        )
+    return text
+
+
+def _checked(parse: Callable[[str], T]) -> Callable[[str, str], T]:
+    """A parser that raises ValueError, as a settings parser that names the variable."""
+
+    def checked(variable: str, raw: str) -> T:
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingsError(variable, str(exc)) from None
+
+    return checked
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with; build it with :meth:`from_env`."""
@@ -179,6 +212,12 @@ class Settings:
     admin_token: bytes | None = field(default=None, repr=False)
     metrics_token: bytes | None = field(default=None, repr=False)
     log_format: str = "text"
+    root_path: str = ""
+    """The prefix the room is served under (``ROOT_PATH``), '' at the root; never ends with '/'."""
+    cookie_domain: str | None = None
+    """The pass cookie's ``Domain`` (``COOKIE_DOMAIN``); None: the room's host only."""
+    return_origins: tuple[str, ...] = ()
+    """Origins besides the room's own that ``return_to`` may lead to (``RETURN_ORIGINS``), normalised."""
 
     @property
     def cliff_edge(self) -> bool:
@@ -227,4 +266,7 @@ class Settings:
             admin_token=_optional_token(environ, "ADMIN_TOKEN"),
             metrics_token=_optional_token(environ, "METRICS_TOKEN"),
             log_format=get("LOG_FORMAT", _log_format, "text"),
+            root_path=get("ROOT_PATH", _root_path, ""),
+            cookie_domain=get("COOKIE_DOMAIN", _checked(parse_cookie_domain), None),
+            return_origins=get("RETURN_ORIGINS", _checked(parse_origins), ()),
         )
