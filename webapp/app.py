@@ -17,7 +17,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -44,10 +44,11 @@ from webapp.web import admin, api, metrics_route, pages, probes
 from webapp.web.admin_auth import AdminAuth
 from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
 from webapp.web.caching import NoStoreByDefault
-from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
+from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware, room_cookie_path
 from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
 from webapp.web.head import HeadAsGet
+from webapp.web.paths import PrefixMount, template_url_for
 from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
@@ -84,6 +85,8 @@ def _directories(settings: Settings, name: str) -> list[Path | os.PathLike[Any] 
 def _template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     def register_filters(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters.update(FILTERS)
+        # Litestar's url_for ignores the ASGI root_path: ours writes every URL under ROOT_PATH.
+        engine.register_template_callable(key="url_for", template_callable=template_url_for)
 
     return TemplateConfig(
         directory=_directories(settings, "templates"), engine=JinjaTemplateEngine, engine_callback=register_filters
@@ -217,6 +220,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         csrf_config=CSRFConfig(
             secret=hashlib.sha256(b"csrf:" + settings.jwt_secret).hexdigest(),
             cookie_name=CSRF_COOKIE,
+            cookie_path=room_cookie_path(settings.root_path),
             cookie_httponly=True,
             cookie_secure=settings.cookie_secure is True,
             cookie_samesite="lax",
@@ -237,6 +241,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             title="session-queue",
             version="0.1.0",
             path="/schema",
+            servers=[Server(url=settings.root_path or "/")],
             render_plugins=[PlainSchemaPage("/schema"), JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
@@ -245,4 +250,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
     app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
+    if settings.root_path:
+        app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
     return app

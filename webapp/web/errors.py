@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from webapp import metrics
 from webapp.queue.joinlimit import JoinLimited
+from webapp.web.paths import route_path
 
 log = logging.getLogger("webapp.errors")
 
@@ -44,7 +45,7 @@ def path_of(request: AnyRequest) -> str:
 
 
 def wants_html(request: AnyRequest) -> bool:
-    path = path_of(request)
+    path = route_path(request.scope)
     if any(path == p or path.startswith(p + "/") for p in API_PATHS):
         return False
     return "text/html" in request.headers.get("accept", "")
