@@ -76,9 +76,16 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
     if settings.secret_generated:
         log.warning("no JWT_SECRET: generated one for this run; tickets will not survive a restart")
         environ["JWT_SECRET"] = settings.jwt_secret.decode()
+    if settings.pass_keys_generated:
+        log.warning(
+            "no PASS_KEYS_DIR: generated pass signing key %s for this run (shared by its workers); passes will "
+            "not verify after a restart — see docs/passes.md to configure keys",
+            settings.pass_keys.signing.kid,
+        )
+        environ["PASS_KEY"] = settings.pass_keys.signing.pem().decode()
     # Workers re-read the environment in create_app(); share the generated values with them.
     own_metrics_dir = metrics_directory(environ) if settings.workers > 1 else None
-    shared = ("REDIS_URL", "JWT_SECRET", "ADMIN_TOKEN", METRICS_DIR_VAR)
+    shared = ("REDIS_URL", "JWT_SECRET", "ADMIN_TOKEN", METRICS_DIR_VAR, "PASS_KEY")
     os.environ.update({k: environ[k] for k in shared if k in environ})
     if settings.workers > 1:
         os.environ[SUPERVISOR_PID_VAR] = str(os.getpid())

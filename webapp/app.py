@@ -17,7 +17,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
@@ -40,14 +40,15 @@ from webapp.redis_client import RedisClient, connect
 from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.settings import Settings, SettingsError
 from webapp.tokens import TokenCodec
-from webapp.web import admin, api, metrics_route, pages, probes
+from webapp.web import admin, api, metrics_route, origin, pages, probes
 from webapp.web.admin_auth import AdminAuth
 from webapp.web.assets import STATIC_MAX_AGE, VENDOR_MAX_AGE, asset_router
 from webapp.web.caching import NoStoreByDefault
-from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware
+from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware, room_cookie_path
 from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
 from webapp.web.head import HeadAsGet
+from webapp.web.paths import PrefixMount, template_url_for
 from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
@@ -66,6 +67,10 @@ CSRF_EXEMPT_PATHS = [
     # Bearer-token only (no cookie is accepted there), so a forged cross-site request carries no credential.
     "^/admin/api/",
     "^/metrics$",
+    # Origins' calls: a public key set, forward-auth subrequests and Bearer-only pass exchange (no cookie set).
+    "^/\\.well-known/",
+    "^/auth$",
+    "^/pass$",
 ]
 
 
@@ -84,6 +89,8 @@ def _directories(settings: Settings, name: str) -> list[Path | os.PathLike[Any] 
 def _template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
     def register_filters(engine: JinjaTemplateEngine) -> None:
         engine.engine.filters.update(FILTERS)
+        # Litestar's url_for ignores the ASGI root_path: ours writes every URL under ROOT_PATH.
+        engine.register_template_callable(key="url_for", template_callable=template_url_for)
 
     return TemplateConfig(
         directory=_directories(settings, "templates"), engine=JinjaTemplateEngine, engine_callback=register_filters
@@ -102,7 +109,9 @@ def build_room(
     slider = Slider(
         store, Lease(redis, keys.leader, new_instance_id(), settings.lease_ttl), events=EventLog(redis, keys)
     )
-    codec = TokenCodec(settings.jwt_secret, settings.queue_name)
+    codec = TokenCodec(
+        settings.jwt_secret, settings.queue_name, settings.pass_keys, settings.pass_issuer, settings.pass_aud
+    )
     limit = JoinRateLimit(redis, settings.redis_url or "", keys, settings.join_rate_limit, settings.redis_timeout)
     room = WaitingRoom(settings, codec, store, watcher, limit, clock)
     room.activity = Activity(redis, keys, slider.lease.instance_id)
@@ -143,6 +152,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         log.warning(
             "JWT_SECRET is unset: this process signs with a secret of its own, so other workers and replicas "
             "refuse its tickets; set JWT_SECRET (python -m webapp shares one generated secret with its workers)"
+        )
+    if settings.pass_keys_generated:
+        log.warning(
+            "PASS_KEYS_DIR is unset: this process signs passes with a key of its own (kid %s), so other workers "
+            "and replicas refuse its passes; set PASS_KEYS_DIR (python -m webapp shares one generated key with "
+            "its workers)",
+            settings.pass_keys.signing.kid,
+        )
+    else:
+        log.info(
+            "passes signed by key %s from %s; %d key(s) published on /.well-known/jwks.json",
+            settings.pass_keys.signing.kid,
+            settings.pass_keys.source,
+            len(settings.pass_keys.published),
         )
     if settings.admin_token is None:
         log.info("ADMIN_TOKEN is unset: the operator console (/admin) and its API are off and answer 404")
@@ -196,6 +219,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             pages.room_rejoin,
             pages.checkout,
             pages.buy,
+            origin.jwks,
+            origin.forward_auth,
+            origin.exchange_ticket,
             *admin.API_HANDLERS,
             *admin.CONSOLE_HANDLERS,
             metrics_route.metrics_endpoint,
@@ -217,6 +243,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         csrf_config=CSRFConfig(
             secret=hashlib.sha256(b"csrf:" + settings.jwt_secret).hexdigest(),
             cookie_name=CSRF_COOKIE,
+            cookie_path=room_cookie_path(settings.root_path),
             cookie_httponly=True,
             cookie_secure=settings.cookie_secure is True,
             cookie_samesite="lax",
@@ -237,6 +264,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             title="session-queue",
             version="0.1.0",
             path="/schema",
+            servers=[Server(url=settings.root_path or "/")],
             render_plugins=[PlainSchemaPage("/schema"), JsonRenderPlugin(), YamlRenderPlugin()],
             components=Components(
                 security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
@@ -245,4 +273,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
     app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
+    if settings.root_path:
+        app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
     return app

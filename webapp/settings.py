@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from webapp.passkeys import PassKeyError, PassKeys, pass_keys_from_env
 from webapp.redis_url import RedisUrlError, check_redis_url
+from webapp.return_to import parse_cookie_domain, parse_origins
 
 MIN_SECRET_BYTES = 32
 _QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -152,6 +154,55 @@ def _optional_dir(variable: str, raw: str) -> Path | None:
     return path
 
 
+def _pass_keys(environ: Mapping[str, str]) -> tuple[PassKeys, bool]:
+    """``PASS_KEYS_DIR`` (or ``PASS_KEY``) loaded and checked now, so a bad key stops start-up, not a request."""
+    variable = "PASS_KEYS_DIR" if environ.get("PASS_KEYS_DIR", "").strip() else "PASS_KEY"
+    try:
+        return pass_keys_from_env(environ)
+    except PassKeyError as exc:
+        raise SettingsError(variable, str(exc)) from None
+
+
+def _claim_value(variable: str, raw: str) -> str:
+    """``PASS_ISSUER`` / ``PASS_AUDIENCE``: what origins compare exactly, so plain printable ASCII."""
+    value = raw.strip()
+    if len(value) > 120 or not value.isascii() or not value.isprintable():
+        raise SettingsError(variable, f"expected up to 120 printable ASCII characters, got {raw[:40]!r}")
+    return value
+
+
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}")
+
+
+def _root_path(variable: str, raw: str) -> str:
+    """``ROOT_PATH``: the prefix a proxy passes through, ``/queue`` or ``/shop/queue``; ``/`` means none."""
+    text = raw.strip()
+    if text == "/":
+        return ""
+    if not text.startswith("/") or text.endswith("/"):
+        raise SettingsError(
+            variable, f"expected a path prefix such as /queue (a leading /, no trailing /), got {raw!r}"
+        )
+    segments = text[1:].split("/")
+    if len(text) > 200 or not all(_PATH_SEGMENT.fullmatch(s) and s.strip(".") for s in segments):
+        raise SettingsError(
+            variable, f"expected plain path segments (letters, digits, - _ . ~; no '..' or '//'), got {raw!r}"
+        )
+    return text
+
+
+def _checked(parse: Callable[[str], T]) -> Callable[[str, str], T]:
+    """A parser that raises ValueError, as a settings parser that names the variable."""
+
+    def checked(variable: str, raw: str) -> T:
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingsError(variable, str(exc)) from None
+
+    return checked
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service is configured with; build it with :meth:`from_env`."""
@@ -179,6 +230,23 @@ class Settings:
     admin_token: bytes | None = field(default=None, repr=False)
     metrics_token: bytes | None = field(default=None, repr=False)
     log_format: str = "text"
+    pass_keys: PassKeys = field(default_factory=PassKeys.generate, repr=False)
+    pass_keys_generated: bool = True
+    pass_issuer: str = "session-queue"  # noqa: S105 - the iss claim of passes, not a password
+    pass_audience: str = ""
+    """Empty means ``pass:<QUEUE_NAME>``; read it through :attr:`pass_aud`."""
+
+    @property
+    def pass_aud(self) -> str:
+        """The ``aud`` of this room's passes: an origin protected by another room refuses them."""
+        return self.pass_audience or f"pass:{self.queue_name}"
+
+    root_path: str = ""
+    """The prefix the room is served under (``ROOT_PATH``), '' at the root; never ends with '/'."""
+    cookie_domain: str | None = None
+    """The pass cookie's ``Domain`` (``COOKIE_DOMAIN``); None: the room's host only."""
+    return_origins: tuple[str, ...] = ()
+    """Origins besides the room's own that ``return_to`` may lead to (``RETURN_ORIGINS``), normalised."""
 
     @property
     def cliff_edge(self) -> bool:
@@ -203,6 +271,7 @@ class Settings:
         if len(event_name) > 120:
             raise SettingsError("EVENT_NAME", "must be at most 120 characters")
         proxies = _proxies(environ.get("TRUSTED_PROXIES", ""))
+        pass_keys, pass_keys_generated = _pass_keys(environ)
         return cls(
             redis_url=_redis_url(environ),
             jwt_secret=secret,
@@ -227,4 +296,11 @@ class Settings:
             admin_token=_optional_token(environ, "ADMIN_TOKEN"),
             metrics_token=_optional_token(environ, "METRICS_TOKEN"),
             log_format=get("LOG_FORMAT", _log_format, "text"),
+            pass_keys=pass_keys,
+            pass_keys_generated=pass_keys_generated,
+            pass_issuer=get("PASS_ISSUER", _claim_value, cls.pass_issuer),
+            pass_audience=get("PASS_AUDIENCE", _claim_value, ""),
+            root_path=get("ROOT_PATH", _root_path, ""),
+            cookie_domain=get("COOKIE_DOMAIN", _checked(parse_cookie_domain), None),
+            return_origins=get("RETURN_ORIGINS", _checked(parse_origins), ()),
         )

@@ -1,8 +1,10 @@
-"""Queue tickets and access passes: HMAC-signed JWTs with a pinned algorithm and required claims.
+"""Queue tickets and access passes: JWTs with a pinned algorithm and required claims.
 
-A ticket (audience ``ticket``) holds a queue position; a pass (audience ``pass``) lets an admitted
-visitor use the sale page for its own duration. The audiences differ, so neither is accepted as the
-other; both name the queue they belong to, so a ticket of another sale is refused.
+A ticket (HS256 with ``JWT_SECRET``, audience ``ticket``) holds a queue position and is the room's own
+business. A pass (ES256 with the room's pass key, ``kid`` in its header, audience ``PASS_AUDIENCE``) lets an
+admitted visitor use the sale for its own duration, and any origin can verify it offline with the public
+key set (``webapp.passkeys``). Algorithms and audiences differ, so neither is accepted as the other; both
+name the queue they belong to, so a token of another sale is refused.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from webapp.passkeys import PassKeys
 
 ALGORITHM: Final = "HS256"
+PASS_ALGORITHM: Final = "ES256"  # noqa: S105 - an algorithm name, not a password
 ISSUER: Final = "session-queue"
 TICKET: Final = "ticket"
-PASS: Final = "pass"  # noqa: S105 - the audience of access passes, not a password
+PASS: Final = "pass"  # noqa: S105 - the prefix of access passes' audience, not a password
 MAX_TOKEN_LENGTH: Final = 1024
 LEEWAY_SECONDS: Final = 5
 _REQUIRED: Final = ["exp", "iat", "nbf", "sub", "jti", "aud", "iss", "q"]
@@ -45,18 +51,35 @@ class AccessPass:
     expires_at: int
 
 
-class TokenCodec:
-    """Signs and verifies the tokens of one queue with one secret."""
+def default_audience(queue: str) -> str:
+    return f"{PASS}:{queue}"
 
-    def __init__(self, secret: bytes, queue: str) -> None:
+
+class TokenCodec:
+    """Signs and verifies the tickets of one queue with its secret, and its passes with its pass keys.
+
+    Without ``pass_keys`` a key is generated for this codec (fine for one process; the settings share one).
+    """
+
+    def __init__(
+        self,
+        secret: bytes,
+        queue: str,
+        pass_keys: PassKeys | None = None,
+        pass_issuer: str = ISSUER,
+        pass_audience: str | None = None,
+    ) -> None:
         self._secret = secret
         self.queue = queue
+        self.pass_keys = pass_keys if pass_keys is not None else PassKeys.generate()
+        self.pass_issuer = pass_issuer
+        self.pass_audience = pass_audience or default_audience(queue)
 
-    def _encode(
-        self, audience: str, position: int, now: int, ttl: float, extra: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        claims = {
-            "iss": ISSUER,
+    def _claims(
+        self, issuer: str, audience: str, position: int, now: int, ttl: float, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "iss": issuer,
             "aud": audience,
             "q": self.queue,
             "sub": str(position),
@@ -66,24 +89,35 @@ class TokenCodec:
             "exp": now + max(1, int(ttl)),
             **extra,
         }
+
+    def _encode(
+        self, audience: str, position: int, now: int, ttl: float, extra: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        claims = self._claims(ISSUER, audience, position, now, ttl, extra)
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), claims
 
     def _decode(self, token: str, audience: str, now: int) -> dict[str, Any]:
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            raise TokenError("token is empty or too long")
-        # A JWT is ASCII; anything else (a lone surrogate would even break PyJWT's UTF-8 encoding) is refused here.
-        if not token.isascii():
-            raise TokenError("token is not ASCII")
+        header = _header(token)
+        if header.get("alg") != ALGORITHM:
+            raise TokenError("unexpected signing algorithm")
+        return self._verify(token, self._secret, ALGORITHM, ISSUER, audience, now)
+
+    def _verify(
+        self,
+        token: str,
+        key: bytes | ec.EllipticCurvePublicKey,
+        algorithm: str,
+        issuer: str,
+        audience: str,
+        now: int,
+    ) -> dict[str, Any]:
         try:
-            header = jwt.get_unverified_header(token)
-            if header.get("alg") != ALGORITHM:
-                raise TokenError("unexpected signing algorithm")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._secret,
-                algorithms=[ALGORITHM],
+                key,
+                algorithms=[algorithm],
                 audience=audience,
-                issuer=ISSUER,
+                issuer=issuer,
                 leeway=LEEWAY_SECONDS,
                 options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
@@ -133,12 +167,39 @@ class TokenCodec:
         return self.mint_pass(ticket, now, ttl)[0]
 
     def mint_pass(self, ticket: Ticket, now: int, ttl: float) -> tuple[str, AccessPass]:
-        token, claims = self._encode(PASS, ticket.position, now, ttl, {"tid": ticket.ticket_id})
+        """A pass signed ES256 by the current signing key, its kid in the header (the shared pass contract)."""
+        key = self.pass_keys.signing
+        claims = self._claims(
+            self.pass_issuer, self.pass_audience, ticket.position, now, ttl, {"tid": ticket.ticket_id}
+        )
+        token = jwt.encode(claims, key.private, algorithm=PASS_ALGORITHM, headers={"kid": key.kid, "typ": "JWT"})
         return token, AccessPass(ticket.position, claims["jti"], ticket.ticket_id, now, claims["exp"])
 
     def read_pass(self, token: str, now: int) -> AccessPass:
-        claims = self._decode(token, PASS, now)
+        """Verify a pass with the published key its ``kid`` names; only ES256, only a key still published."""
+        header = _header(token)
+        if header.get("alg") != PASS_ALGORITHM:
+            raise TokenError("unexpected signing algorithm")
+        kid = header.get("kid")
+        key = self.pass_keys.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenError("pass signed by a key this room does not publish (unknown or retired kid)")
+        claims = self._verify(token, key.public, PASS_ALGORITHM, self.pass_issuer, self.pass_audience, now)
         tid = claims.get("tid")
         if not isinstance(tid, str) or not tid:
             raise TokenError("pass lacks its ticket id")
         return AccessPass(int(claims["sub"]), claims["jti"], tid, claims["iat"], claims["exp"])
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The unverified header of a plausible JWT; :class:`TokenError` for anything else."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenError("token is empty or too long")
+    # A JWT is ASCII; anything else (a lone surrogate would even break PyJWT's UTF-8 encoding) is refused here.
+    if not token.isascii():
+        raise TokenError("token is not ASCII")
+    try:
+        header: dict[str, Any] = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenError(str(exc)) from None
+    return header

@@ -11,9 +11,13 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from webapp.passkeys import PassKey, PassKeys
 from webapp.tokens import (
     ISSUER,
     LEEWAY_SECONDS,
@@ -31,11 +35,12 @@ OTHER_SECRET = b"another-secret-also-32-bytes-long!!!"
 QUEUE = "main"
 NOW = 1_700_000_000
 TTL = 3600
+KEYS = PassKeys.generate()
 
 
 @pytest.fixture
 def codec() -> TokenCodec:
-    return TokenCodec(SECRET, QUEUE)
+    return TokenCodec(SECRET, QUEUE, KEYS)
 
 
 def b64url(data: bytes) -> str:
@@ -74,7 +79,7 @@ def ticket_claims(now: int = NOW, **changes: Any) -> dict[str, Any]:
 
 
 def pass_claims(now: int = NOW, **changes: Any) -> dict[str, Any]:
-    claims = ticket_claims(now, aud=PASS, jti="pass-id-00001", tid="ticket-id-0001")
+    claims = ticket_claims(now, aud=f"{PASS}:{QUEUE}", jti="pass-id-00001", tid="ticket-id-0001")
     del claims["w0"]
     claims.update(changes)
     return claims
@@ -82,6 +87,13 @@ def pass_claims(now: int = NOW, **changes: Any) -> dict[str, Any]:
 
 def sign(claims: dict[str, Any], secret: bytes = SECRET, algorithm: str = "HS256") -> str:
     return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def sign_pass(claims: dict[str, Any], key: PassKey = KEYS.signing, header: dict[str, Any] | None = None) -> str:
+    """A pass signed ES256 by ``key`` whatever its claims or header say (PyJWT would refuse some claims)."""
+    signing_input = f"{b64url_json(header or {'alg': 'ES256', 'typ': 'JWT', 'kid': key.kid})}.{b64url_json(claims)}"
+    r, s = decode_dss_signature(key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 def without(claims: dict[str, Any], name: str) -> dict[str, Any]:
@@ -119,9 +131,16 @@ def test_each_token_has_its_own_id(codec: TokenCodec) -> None:
     assert len(ids) == 20
 
 
-def test_tokens_are_hs256_and_fit_the_size_limit(codec: TokenCodec) -> None:
+def test_tickets_are_hs256_and_fit_the_size_limit(codec: TokenCodec) -> None:
     token = codec.issue_ticket(10**15, 10**15, NOW, TTL)
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    assert len(token) <= MAX_TOKEN_LENGTH
+
+
+def test_passes_are_es256_with_the_signing_kid_and_fit_the_size_limit(codec: TokenCodec) -> None:
+    ticket = codec.read_ticket(codec.issue_ticket(10**15, 10**15, NOW, TTL), NOW)
+    token = codec.issue_pass(ticket, NOW, 86_400)
+    assert jwt.get_unverified_header(token) == {"alg": "ES256", "typ": "JWT", "kid": KEYS.signing.kid}
     assert len(token) <= MAX_TOKEN_LENGTH
 
 
@@ -134,7 +153,7 @@ def test_hand_built_tokens_are_accepted_when_valid(codec: TokenCodec) -> None:
     # The controls for the rejection tests below: the same builders, nothing broken.
     assert codec.read_ticket(sign(ticket_claims()), NOW).position == 42
     assert codec.read_ticket(hs256_by_hand({"alg": "HS256", "typ": "JWT"}, ticket_claims()), NOW).position == 42
-    assert codec.read_pass(sign(pass_claims()), NOW).ticket_id == "ticket-id-0001"
+    assert codec.read_pass(sign_pass(pass_claims()), NOW).ticket_id == "ticket-id-0001"
 
 
 # Rejections: malformed
@@ -266,7 +285,7 @@ def test_ticket_missing_a_required_claim_is_refused(codec: TokenCodec, claim: st
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "sub", "jti", "aud", "iss", "q", "tid"])
 def test_pass_missing_a_required_claim_is_refused(codec: TokenCodec, claim: str) -> None:
     with pytest.raises(TokenError):
-        codec.read_pass(sign(without(pass_claims(), claim)), NOW)
+        codec.read_pass(sign_pass(without(pass_claims(), claim)), NOW)
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf", "sub", "jti", "q", "w0"])
@@ -309,7 +328,7 @@ def test_bad_join_window_is_refused(codec: TokenCodec, w0: object) -> None:
 @pytest.mark.parametrize("tid", ["", 7, ["x"]])
 def test_bad_pass_ticket_id_is_refused(codec: TokenCodec, tid: object) -> None:
     with pytest.raises(TokenError):
-        codec.read_pass(sign(pass_claims(tid=tid)), NOW)
+        codec.read_pass(sign_pass(pass_claims(tid=tid)), NOW)
 
 
 @pytest.mark.parametrize("jti", ["short", "x" * 65, 12345678, ["ticket-id-0001"]])
@@ -437,9 +456,9 @@ _CLAIM_NAMES = st.sampled_from(["exp", "iat", "nbf", "sub", "jti", "aud", "iss",
 @given(st.dictionaries(_CLAIM_NAMES, _JSON, max_size=10), st.booleans())
 def test_validly_signed_arbitrary_claims_raise_only_token_error(changes: dict[str, Any], as_pass: bool) -> None:
     # Signed with our own secret, so only the claim checks stand between these values and a Ticket.
-    codec = TokenCodec(SECRET, QUEUE)
+    codec = TokenCodec(SECRET, QUEUE, KEYS)
     claims = {**(pass_claims() if as_pass else ticket_claims()), **changes}
-    token = hs256_by_hand({"alg": "HS256", "typ": "JWT"}, claims)
+    token = sign_pass(claims) if as_pass else hs256_by_hand({"alg": "HS256", "typ": "JWT"}, claims)
     try:
         result: Ticket | AccessPass = codec.read_pass(token, NOW) if as_pass else codec.read_ticket(token, NOW)
     except TokenError:

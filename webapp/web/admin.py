@@ -39,6 +39,7 @@ from webapp.web.admin_auth import (
 from webapp.web.charts import bar_chart, line_chart
 from webapp.web.clients import client_address
 from webapp.web.guards import same_origin
+from webapp.web.paths import url_for
 
 AnyRequest = Request[Any, Any, State]
 PAUSE_NOTE = (
@@ -249,16 +250,16 @@ async def login(
     await operator_of(request).events.record(
         "login", "console session opened", f"session:{session.session_id[:8]}", address
     )
-    response = Redirect("/admin", status_code=HTTP_303_SEE_OTHER)
-    response.cookies.append(session_cookie(value, SESSION_SECONDS))
+    response = Redirect(url_for(request, "admin"), status_code=HTTP_303_SEE_OTHER)
+    response.cookies.append(session_cookie(value, SESSION_SECONDS, url_for(request, "admin")))
     return response
 
 
 @post("/admin/logout", name="admin-logout", guards=[same_origin], tags=["admin"], include_in_schema=False)
 async def logout(request: HTMXRequest) -> Response[Any]:
     admin_auth_of(request).require_enabled()
-    response = Redirect("/admin", status_code=HTTP_303_SEE_OTHER)
-    response.cookies.append(session_cookie("", 0))
+    response = Redirect(url_for(request, "admin"), status_code=HTTP_303_SEE_OTHER)
+    response.cookies.append(session_cookie("", 0, url_for(request, "admin")))
     return response
 
 
@@ -266,7 +267,7 @@ async def _after_control(request: HTMXRequest, error: str | None = None) -> Resp
     """htmx gets the fresh panel; a plain form post goes back to the console."""
     if request.htmx:
         return HTMXTemplate(template_name="_admin_panel.html", context=await _panel(request, error))
-    return Redirect("/admin", status_code=HTTP_303_SEE_OTHER)
+    return Redirect(url_for(request, "admin"), status_code=HTTP_303_SEE_OTHER)
 
 
 async def _control(request: HTMXRequest, call: Any) -> Response[Any]:

@@ -129,10 +129,9 @@ class AdminAuth:
         return Session(sid, exp)
 
 
-def session_cookie(value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=ADMIN_COOKIE, value=value, max_age=max(0, max_age), path="/admin", httponly=True, samesite="strict"
-    )
+def session_cookie(value: str, max_age: int, path: str = "/admin") -> Cookie:
+    """``path`` is the console's, under the room's prefix (``/queue/admin`` with ``ROOT_PATH=/queue``)."""
+    return Cookie(key=ADMIN_COOKIE, value=value, max_age=max(0, max_age), path=path, httponly=True, samesite="strict")
 
 
 def admin_auth_of(request: Request[Any, Any, Any]) -> AdminAuth:

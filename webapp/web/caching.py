@@ -13,13 +13,15 @@ from litestar.datastructures.headers import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from webapp.web.paths import route_path
+
 NO_STORE = "no-store"
-API_PATHS = ("/join", "/status")
-UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/servez", "/schema")
+API_PATHS = ("/join", "/status", "/pass")
+UNPERSONAL_PREFIXES = ("/static/", "/vendor/", "/livez", "/readyz", "/servez", "/schema", "/.well-known/")
 
 
 def vary_for(path: str) -> str | None:
-    """The request header a response for ``path`` depends on, if any."""
+    """The request header a response for ``path`` (inside the room's prefix) depends on, if any."""
     if path in API_PATHS:
         return "Authorization"
     if path.startswith(UNPERSONAL_PREFIXES):
@@ -35,7 +37,7 @@ class NoStoreByDefault:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        vary = vary_for(scope["path"])
+        vary = vary_for(route_path(scope))
 
         async def send_with_policy(message: Message) -> None:
             if message["type"] == "http.response.start":

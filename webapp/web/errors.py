@@ -17,11 +17,15 @@ from redis.exceptions import RedisError
 
 from webapp import metrics
 from webapp.queue.joinlimit import JoinLimited
+from webapp.web.paths import route_path
 
 log = logging.getLogger("webapp.errors")
 
 RETRY_AFTER_SECONDS = 2
-API_PATHS = ("/join", "/status", "/livez", "/readyz", "/servez", "/schema", "/admin/api", "/metrics")
+API_PATHS = (
+    "/join", "/status", "/livez", "/readyz", "/servez", "/schema", "/admin/api", "/metrics", "/pass", "/auth",
+    "/.well-known",
+)  # fmt: skip
 
 TITLES = {
     400: ("That request didn't make sense", "Something in the request was not understood. Going back usually helps."),
@@ -44,7 +48,7 @@ def path_of(request: AnyRequest) -> str:
 
 
 def wants_html(request: AnyRequest) -> bool:
-    path = path_of(request)
+    path = route_path(request.scope)
     if any(path == p or path.startswith(p + "/") for p in API_PATHS):
         return False
     return "text/html" in request.headers.get("accept", "")

@@ -3,6 +3,11 @@
 One fragment template (``_status.html``) is included by the full page and returned alone to htmx
 polls; polling stops when the fragment is rendered without its trigger. Every page works without
 JavaScript: forms post normally and the waiting page refreshes itself.
+
+``GET /?return_to=URL`` remembers where the visitor was going (a signed cookie beside the ticket, so it
+survives the join POST and the polls); on admission the visitor is sent there instead of ``/checkout``,
+with the one-time hand-off ``sq_pass=<pass>`` when the pass cookie cannot reach that site. Every URL
+written here comes from :func:`webapp.web.paths.url_for`, so it carries ``ROOT_PATH``.
 """
 
 from __future__ import annotations
@@ -23,21 +28,26 @@ from redis.exceptions import RedisError
 from webapp import metrics
 from webapp.queue.joinlimit import JoinLimited
 from webapp.queue.window import Status
+from webapp.return_to import cookie_reaches, host_of, safe_return_to, with_handoff
 from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.clients import client_address
 from webapp.web.cookies import (
     PASS_COOKIE,
+    RETURN_COOKIE,
     TICKET_COOKIE,
     expired_cookie,
     pass_cookie,
     read_cookie,
+    read_return_cookie,
+    return_cookie,
     ticket_cookie,
 )
 from webapp.web.deps import room_of
 from webapp.web.errors import RETRY_AFTER_SECONDS
 from webapp.web.guards import same_origin
 from webapp.web.head import is_head
+from webapp.web.paths import url_for
 
 NOTICES = {
     "used": "That ticket has already been used to enter the sale, so it cannot let anyone else in.",
@@ -127,44 +137,111 @@ def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: st
     return Template("room.html", context=context, status_code=code, headers=headers)
 
 
+def _see_other(request: HTMXRequest, name: str, query: str = "") -> Redirect:
+    """303 to one of the room's own routes, under its prefix."""
+    return Redirect(url_for(request, name) + query, status_code=HTTP_303_SEE_OTHER)
+
+
+def _remembered(request: HTMXRequest, room: WaitingRoom) -> str | None:
+    """Where this visitor asked to be sent on admission (the return cookie), if still allowed."""
+    target = read_return_cookie(request, room.settings.jwt_secret)
+    return safe_return_to(target, room.settings.return_origins)
+
+
+def _send_to(request: HTMXRequest, room: WaitingRoom, target: str, pass_token: str) -> Response[Any]:
+    """Send an admitted visitor to ``target`` (303, or ``HX-Redirect`` for htmx), the return cookie spent.
+
+    The pass goes along as ``sq_pass`` only when the pass cookie does not reach the target's host.
+    """
+    settings = room.settings
+    if not cookie_reaches(target, host_of(request.headers.get("host", "")), settings.cookie_domain):
+        target = with_handoff(target, pass_token)
+    response: Response[Any] = (
+        ClientRedirect(target) if request.htmx else Redirect(target, status_code=HTTP_303_SEE_OTHER)
+    )
+    response.cookies.append(expired_cookie(RETURN_COOKIE, settings.root_path))
+    return response
+
+
+async def _enter(request: HTMXRequest, room: WaitingRoom, ticket: Ticket, target: str) -> Response[Any] | None:
+    """An active visitor with a return target: sent there with the pass they hold, or one exchanged now.
+
+    None when this cannot be done here (the ticket was used meanwhile, the window moved, or this is a
+    HEAD, which changes nothing): the caller answers as without a target, through ``/checkout``.
+    """
+    if is_head(request):
+        return None
+    held = read_cookie(request, PASS_COOKIE)
+    if held is not None and _pass_of(request, room) is not None:
+        return _send_to(request, room, target, held)
+    try:
+        result = await room.admit(ticket)
+    except WindowUnknownError:
+        return None
+    if result.outcome is not Admission.ADMITTED or result.pass_token is None or result.access is None:
+        return None
+    response = _send_to(request, room, target, result.pass_token)
+    access = result.access
+    response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now(), room.settings.cookie_domain))
+    return response
+
+
 @get("/", name="room", tags=["pages"])
-async def room_page(request: HTMXRequest, m: FromQuery[str | None] = None) -> Response[Any]:
-    """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form."""
+async def room_page(
+    request: HTMXRequest, m: FromQuery[str | None] = None, return_to: FromQuery[str | None] = None
+) -> Response[Any]:
+    """The waiting room. A GET never takes a place: a visitor without a ticket is offered the join form.
+
+    A ``return_to`` the allow-list accepts is remembered for this visitor; any other is ignored.
+    """
     room = room_of(request)
-    if _pass_of(request, room) is not None:
-        return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)  # already admitted: back to the sale
+    settings = room.settings
+    asked = safe_return_to(return_to, settings.return_origins)
+    target = asked or _remembered(request, room)
+    held = read_cookie(request, PASS_COOKIE)
+    if held is not None and _pass_of(request, room) is not None:  # already admitted
+        if target is not None and not is_head(request):
+            return _send_to(request, room, target, held)
+        return _see_other(request, "checkout")
     ticket = _ticket_of(request, room)
     state, status = _state_of(room, ticket)
     if ticket is None and _refused_for_reset(request, room):
         state = "reset"
     if state == "active" and ticket is not None:
         if not await room.ticket_used(ticket):
-            return Redirect("/checkout", status_code=HTTP_303_SEE_OTHER)
+            entered = await _enter(request, room, ticket, target) if target is not None else None
+            return entered or _see_other(request, "checkout")
         state, m = "used", "used"
     response = _page(room, state, status, m)
     if ticket is None and read_cookie(request, TICKET_COOKIE) is not None:
-        response.cookies.append(expired_cookie(TICKET_COOKIE))
+        response.cookies.append(expired_cookie(TICKET_COOKIE, settings.root_path))
+    if asked is not None:
+        response.cookies.append(return_cookie(asked, settings.jwt_secret, settings.ticket_ttl, settings.root_path))
     return response
 
 
 @get("/room/status", name="room-status", tags=["pages"])
 async def room_status(request: HTMXRequest) -> Response[Any]:
-    """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page itself."""
+    """The polled fragment; admission is an ``HX-Redirect`` so htmx loads the sale page (or the return target)."""
     room = room_of(request)
     if not request.htmx:
-        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
-    state, status = _state_of(room, _ticket_of(request, room))
+        return _see_other(request, "room")
+    ticket = _ticket_of(request, room)
+    state, status = _state_of(room, ticket)
     metrics.STATUS_POLLS.inc()
-    if state == "active":
-        return ClientRedirect("/checkout")
+    if state == "active" and ticket is not None:
+        target = _remembered(request, room)
+        entered = await _enter(request, room, ticket, target) if target is not None else None
+        return entered or ClientRedirect(url_for(request, "checkout"))
     return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
 
 
-async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -> Response[Any]:
+async def _issue(request: HTMXRequest, presented: str | None, then: str = "") -> Response[Any]:
     """Join (or keep the presented ticket), set the cookie, and answer htmx with the fragment.
 
     htmx swaps no error response, so a refused htmx join is answered 200 with a fragment that says
     why and tries again by itself (a 429 left "Taking your place in line…" on screen for ever).
+    ``then`` is the query of the room page a plain form post is sent back to.
     """
     room = room_of(request)
     try:
@@ -180,13 +257,15 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "/") -
         return HTMXTemplate(
             template_name="_status.html", context=context, headers={"Retry-After": str(limited.retry_after)}
         )
-    cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now())
+    cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now(), room.settings.root_path)
     state, status = _state_of(room, joined.ticket)
     response: Response[Any]
     if not request.htmx:
-        response = Redirect(then, status_code=HTTP_303_SEE_OTHER)
+        response = _see_other(request, "room", then)
     elif state == "active":
-        response = ClientRedirect("/checkout")
+        target = _remembered(request, room)
+        entered = await _enter(request, room, joined.ticket, target) if target is not None else None
+        response = entered or ClientRedirect(url_for(request, "checkout"))
     else:
         response = HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
     response.cookies.append(cookie)
@@ -209,7 +288,7 @@ async def room_rejoin(request: HTMXRequest) -> Response[Any]:
     if state == "expired" or (state == "active" and ticket is not None and await room.ticket_used(ticket)):
         # A used ticket reads as active for as long as it lives: it gets a new place too, or the
         # "already used" page's button would lead back to itself.
-        return await _issue(request, None, then="/?m=rejoined")
+        return await _issue(request, None, then="?m=rejoined")
     return await _issue(request, read_cookie(request, TICKET_COOKIE))
 
 
@@ -235,18 +314,18 @@ async def checkout(request: HTMXRequest) -> Response[Any]:
         return _checkout(room, access)
     ticket = _ticket_of(request, room)
     if ticket is None or is_head(request):  # HEAD changes nothing: no admission, no claim
-        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+        return _see_other(request, "room")
     try:
         result = await room.admit(ticket)
     except WindowUnknownError:
-        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+        return _see_other(request, "room")
     if result.outcome is Admission.ALREADY_USED:
-        return Redirect("/?m=used", status_code=HTTP_303_SEE_OTHER)
+        return _see_other(request, "room", "?m=used")
     if result.outcome is not Admission.ADMITTED or result.pass_token is None or result.access is None:
-        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+        return _see_other(request, "room")
     access = result.access
     response = _checkout(room, access)
-    response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now()))
+    response.cookies.append(pass_cookie(result.pass_token, access.expires_at, room.now(), room.settings.cookie_domain))
     return response
 
 
@@ -273,7 +352,7 @@ async def buy(
     room = room_of(request)
     access = _pass_of(request, room)
     if access is None:
-        return Redirect("/", status_code=HTTP_303_SEE_OTHER)
+        return _see_other(request, "room")
     quantity = parse_quantity(data.quantity)
     if not 1 <= quantity <= MAX_QUANTITY:
         response = _checkout(room, access, error=f"Choose between 1 and {MAX_QUANTITY} tickets.")

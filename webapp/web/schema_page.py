@@ -22,6 +22,7 @@ class PlainSchemaPage(OpenAPIRenderPlugin):
         self.base = base.rstrip("/")
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        root = escape(request.scope.get("root_path", "") or "")  # the paths are shown as a browser reaches them
         info = openapi_schema.get("info", {})
         rows = []
         for path, item in sorted(openapi_schema.get("paths", {}).items()):
@@ -30,7 +31,7 @@ class PlainSchemaPage(OpenAPIRenderPlugin):
                 if isinstance(operation, dict):
                     summary = operation.get("summary") or operation.get("description") or ""
                     rows.append(
-                        f"<tr><td><code>{method.upper()}</code></td><td><code>{escape(path)}</code></td>"
+                        f"<tr><td><code>{method.upper()}</code></td><td><code>{root}{escape(path)}</code></td>"
                         f"<td>{escape(str(summary))}</td></tr>"
                     )
         title = escape(f"{info.get('title', 'API')} {info.get('version', '')}".strip())
@@ -39,8 +40,8 @@ class PlainSchemaPage(OpenAPIRenderPlugin):
             f"<title>{title}</title><meta name='viewport' content='width=device-width, initial-scale=1'>"
             "<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}"
             "td{padding:.25rem .75rem;border-bottom:1px solid #ddd;vertical-align:top}</style></head><body>"
-            f"<h1>{title}</h1><p>The OpenAPI document: <a href='{self.base}/openapi.json'>openapi.json</a>, "
-            f"<a href='{self.base}/openapi.yaml'>openapi.yaml</a>.</p>"
+            f"<h1>{title}</h1><p>The OpenAPI document: <a href='{root}{self.base}/openapi.json'>openapi.json</a>, "
+            f"<a href='{root}{self.base}/openapi.yaml'>openapi.yaml</a>.</p>"
             f"<table><thead><tr><th>Method</th><th>Path</th><th>What it does</th></tr></thead><tbody>{''.join(rows)}"
             "</tbody></table></body></html>"
         )

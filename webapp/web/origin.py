@@ -1,0 +1,191 @@
+"""What a protected origin asks of the room: the public key set, forward-auth, and passes for API clients.
+
+``GET /auth`` is on the path of every request a reverse proxy protects (nginx ``auth_request``, Traefik
+ForwardAuth, Caddy ``forward_auth``, Envoy ``ext_authz``): it verifies a pass offline, with the verified
+copy remembered, and never touches Redis. It answers only 200 or 401 (nginx turns any other code into a
+500), or with ``?deny=redirect`` a 302 to the room that the other proxies hand to the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Final
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import Headers, State
+from litestar.exceptions import NotAuthorizedException
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_201_CREATED,
+    HTTP_302_FOUND,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_409_CONFLICT,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from webapp.passkeys import JWKS_MAX_AGE
+from webapp.room import Admission, WaitingRoom
+from webapp.tokens import AccessPass, TokenError
+from webapp.web.api import bearer_token
+from webapp.web.cookies import PASS_COOKIE, read_cookie
+from webapp.web.deps import room_of
+from webapp.web.errors import RETRY_AFTER_SECONDS
+
+log = logging.getLogger("webapp.origin")
+
+_CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
+MAX_ORIGINAL_URL: Final = 2048
+# A host as a proxy forwards it: a DNS name or an address, with an optional port; nothing that could
+# end the URL's authority early (no "/", "@", "\\", whitespace).
+_HOST: Final = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+AnyRequest = Request[Any, Any, State]
+
+
+@get(
+    "/.well-known/jwks.json",
+    name="jwks",
+    tags=["origin"],
+    summary="The public keys that may have signed a valid pass",
+    exclude_from_csrf=True,
+)
+async def jwks(request: AnyRequest) -> Response[dict[str, list[dict[str, str]]]]:
+    """Every published key (the signing one, a next one announced before it signs, the previous one until its
+    passes expire); caches may keep it a minute, so a next key must be published longer than that first."""
+    keys = room_of(request).codec.pass_keys
+    return Response(
+        keys.jwks(), media_type=MediaType.JSON, headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+    )
+
+
+def _bearer(headers: Headers) -> str | None:
+    """The token of ``Authorization: Bearer``; None for any other scheme (the origin's own Basic auth, say)."""
+    value = headers.get("authorization")
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def presented_pass(request: AnyRequest, room: WaitingRoom) -> AccessPass | None:
+    """The first valid pass among the Bearer header and the pass cookie, or None."""
+    for token in (_bearer(request.headers), read_cookie(request, PASS_COOKIE)):
+        if token is None:
+            continue
+        try:
+            return room.read_pass(token)
+        except TokenError:
+            continue
+    return None
+
+
+def _plain(value: str | None) -> str | None:
+    """A header value that may go into a URL: printable ASCII, bounded; else None."""
+    if value is None or not value or len(value) > MAX_ORIGINAL_URL or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
+def _path(value: str | None) -> str | None:
+    """A request target that is a path of this host ("/..."), never "//host" (scheme-relative)."""
+    path = _plain(value)
+    if path is None or " " in path or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return None
+    return path
+
+
+def original_url(headers: Headers) -> str | None:
+    """The URL the visitor asked for: ``X-Forwarded-Proto`` + ``-Host`` + ``-Uri`` (Traefik, Caddy), or
+    ``X-Original-URI`` (nginx, a path). The room's ``return_to`` check decides whether it is honoured."""
+    uri = _path(headers.get("x-forwarded-uri"))
+    proto = (_plain(headers.get("x-forwarded-proto")) or "").split(",")[0].strip().lower()
+    host = (_plain(headers.get("x-forwarded-host")) or "").split(",")[0].strip()
+    if uri is not None and proto in ("http", "https") and _HOST.fullmatch(host):
+        return f"{proto}://{host}{uri}"
+    return _path(headers.get("x-original-uri")) or uri
+
+
+def _denied(request: AnyRequest) -> Response[None]:
+    if request.query_params.get("deny") != "redirect":
+        return Response(None, status_code=HTTP_401_UNAUTHORIZED, headers=_CHALLENGE)
+    prefix = str(request.scope.get("root_path", "") or "").rstrip("/")
+    wanted = original_url(request.headers)
+    location = f"{prefix}/" if wanted is None else f"{prefix}/?return_to={quote(wanted, safe='')}"
+    return Response(None, status_code=HTTP_302_FOUND, headers={"Location": location})
+
+
+@get(
+    "/auth",
+    name="auth",
+    tags=["origin"],
+    summary="Forward-auth: 200 with the visitor's identity for a valid pass, else 401 (or a 302 to the room)",
+    exclude_from_csrf=True,
+    status_code=HTTP_200_OK,
+)
+async def forward_auth(request: AnyRequest) -> Response[None]:
+    """A valid pass (cookie ``sq_pass`` or ``Authorization: Bearer``) → 200 and ``X-Queue-*`` headers.
+
+    Nothing here may raise: to nginx any answer but 2xx/401/403 is a 500 for the visitor, so an
+    unexpected error is logged and answered as a denial.
+    """
+    try:
+        access = presented_pass(request, room_of(request))
+    except Exception:
+        log.exception("GET /auth could not read the request; denied")
+        access = None
+    if access is None:
+        return _denied(request)
+    return Response(
+        None,
+        status_code=HTTP_200_OK,
+        headers={
+            "X-Queue-Position": str(access.position),
+            "X-Queue-Pass-Id": access.pass_id,
+            "X-Queue-Pass-Expires": str(access.expires_at),
+        },
+    )
+
+
+@post(
+    "/pass",
+    name="pass",
+    tags=["origin"],
+    summary="Exchange an active ticket for a pass, once",
+    security=[{"bearer": []}],
+    exclude_from_csrf=True,
+    status_code=HTTP_201_CREATED,
+)
+async def exchange_ticket(request: AnyRequest) -> Response[dict[str, Any]]:
+    """An API client's ``/checkout``: the same one-time admission claim, so a ticket yields one pass in all.
+
+    201 ``{"pass", "expires_at"}``; 409 ``{"status"}`` (``waiting``, ``expired`` or ``used``) otherwise;
+    503 with ``Retry-After`` while the room cannot read its window or claim the admission in Redis.
+    """
+    room = room_of(request)
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise NotAuthorizedException(detail="missing bearer ticket", headers=_CHALLENGE)
+    try:
+        ticket = room.read_ticket(token)
+    except TokenError as exc:
+        raise NotAuthorizedException(detail=f"invalid ticket: {exc}", headers=_CHALLENGE) from None
+    result = await room.admit(ticket)
+    status = result.status
+    if result.outcome is Admission.ADMITTED and result.pass_token is not None and result.access is not None:
+        return Response(
+            {"pass": result.pass_token, "expires_at": result.access.expires_at}, status_code=HTTP_201_CREATED
+        )
+    if result.outcome is Admission.NOT_ACTIVE and status.reconnecting:
+        return Response(
+            {"status_code": 503, "detail": "the waiting room is reconnecting to its store; retry shortly"},
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if result.outcome is Admission.ALREADY_USED:
+        return Response({"status": "used"}, status_code=HTTP_409_CONFLICT)
+    body: dict[str, Any] = {"status": status.status.value, "poll_after_seconds": round(status.poll_after, 2)}
+    if result.outcome is Admission.PAUSED:  # active, but nobody enters until the operator resumes
+        body = {"status": "waiting", "paused": True, "poll_after_seconds": round(status.poll_after, 2)}
+    return Response(body, status_code=HTTP_409_CONFLICT)
