@@ -396,7 +396,12 @@ class QueueGate:
         await _respond(scope, send, 303, [("location", location)])
 
     def _room_location(self, asked: str) -> str:
-        separator = "&" if urlsplit(self.room_url).query else "?"
+        """``ROOM_URL?return_to=...``: a path when the room is on this very origin (which the room accepts
+        without configuration), else the absolute URL (whose origin must be in the room's RETURN_ORIGINS)."""
+        room, wanted = urlsplit(self.room_url), urlsplit(asked)
+        if (room.scheme, room.netloc.lower()) == (wanted.scheme, wanted.netloc.lower()):
+            asked = wanted.path + ("?" + wanted.query if wanted.query else "")
+        separator = "&" if room.query else "?"
         return self.room_url + separator + urlencode({"return_to": asked})
 
     async def _unavailable(self, scope: Scope, send: Send) -> None:

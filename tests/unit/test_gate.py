@@ -174,6 +174,12 @@ async def test_the_room_url_s_own_query_is_kept(room: JwksServer, clock: Clock) 
     assert location == ROOM + "?lang=fr&return_to=http%3A%2F%2Fshop.test%2Fsale"
 
 
+async def test_on_the_room_s_own_origin_return_to_is_a_path(room: JwksServer, clock: Clock) -> None:
+    gate = QueueGate(Shop(), room_url="http://shop.test/queue/", jwks_url=room.url, clock=clock)
+    location = (await ask(gate, "/products/2", "a=1&b=2")).header("location")
+    assert location == "http://shop.test/queue/?return_to=%2Fproducts%2F2%3Fa%3D1%26b%3D2"
+
+
 def other_room_signer(signer: PassSigner) -> PassSigner:
     return PassSigner(kid=signer.kid)  # same kid, another private key: a forgery
 

@@ -95,7 +95,7 @@ async def test_the_hand_off_gives_the_shop_its_own_cookie(
     assert 'data-testid="sale"' in page.text
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/static/shop.css"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/static/shop.css"])
 async def test_health_and_assets_need_no_pass(
     shop: AsyncTestClient[Litestar],
     path: str,
