@@ -72,7 +72,7 @@ def safe_return_to(raw: str | None, allowed_origins: Collection[str]) -> str | N
 
     Accepted: a path on the room's own origin (``/sale?item=3``: one leading ``/``, not ``//`` even
     percent-encoded), or an absolute ``http``/``https`` URL whose normalised origin is in
-    ``allowed_origins`` (as :func:`parse_origin` normalises them). Refused: other schemes, relative
+    ``allowed_origins`` (as :func:`parse_origin` normalises them; callers add :func:`own_origin`). Refused: other schemes, relative
     paths, protocol-relative ``//host``, userinfo, controls, whitespace, backslashes, malformed
     escapes or hosts, and anything whose rebuilt form is longer than :data:`MAX_RETURN_TO`.
     """
@@ -144,6 +144,18 @@ def parse_cookie_domain(raw: str) -> str:
             f"expected a parent domain name such as shop.example (not an IP address or a single label), got {raw!r}"
         )
     return text
+
+
+def own_origin(scheme: str, host_header: str) -> str | None:
+    """The room's own origin as this request reached it (``scheme://Host``), or None when the Host is malformed.
+
+    Always allowed as a target: a visitor's browser sends the room's real host, and an absolute URL
+    on it (what forward-auth builds from ``X-Forwarded-*``) is no more a redirect elsewhere than a path.
+    """
+    try:
+        return parse_origin(f"{scheme}://{host_header}") if host_header and "/" not in host_header else None
+    except ValueError:
+        return None
 
 
 def host_of(host_header: str) -> str:

@@ -12,6 +12,7 @@ from webapp.return_to import (
     MAX_RETURN_TO,
     cookie_reaches,
     host_of,
+    own_origin,
     parse_cookie_domain,
     parse_origin,
     parse_origins,
@@ -288,3 +289,21 @@ def test_handoff_is_appended_once(target: str, expected: str) -> None:
     handed = with_handoff(target, "P.Q.R")
     assert handed == expected
     assert parse_qs(urlsplit(handed).query)["sq_pass"] == ["P.Q.R"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "expected"),
+    [
+        ("http", "room.test", "http://room.test"),
+        ("https", "Queue.Example:443", "https://queue.example"),
+        ("http", "127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http", "[::1]:8000", "http://[::1]:8000"),
+        ("http", "", None),
+        ("http", "evil.example/x", None),
+        ("http", "user@evil.example", None),
+        ("http", "x:{", None),
+        ("ws", "room.test", None),
+    ],
+)
+def test_own_origin(scheme: str, host: str, expected: str | None) -> None:
+    assert own_origin(scheme, host) == expected
