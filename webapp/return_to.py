@@ -98,6 +98,22 @@ def safe_return_to(raw: str | None, allowed_origins: Collection[str]) -> str | N
     return target if len(target) <= MAX_RETURN_TO else None
 
 
+def return_to_param(query_string: str, parsed: str | None) -> str | None:
+    """The ``return_to`` a room URL carries, also when a proxy wrote the original URL unencoded.
+
+    nginx's ``return 302 /queue/?return_to=$request_uri`` cannot escape ``$request_uri``, so
+    ``/item?id=3&size=m`` arrives as two query parameters and a standard parse keeps only
+    ``/item?id=3``. When the query *starts* with ``return_to=``, its whole rest is the URL: as it is when
+    it holds a literal ``?`` or ``&`` (an unencoded URL keeps its own escapes), else percent-decoded
+    once (an encoded one). Otherwise ``parsed``, the framework's reading, stands. Whatever comes out
+    still goes through :func:`safe_return_to`.
+    """
+    if not query_string.startswith("return_to="):
+        return parsed
+    rest = query_string[len("return_to=") :]
+    return rest if ("?" in rest or "&" in rest) else unquote(rest)
+
+
 def parse_origin(raw: str) -> str:
     """One ``RETURN_ORIGINS`` entry, normalised like :func:`safe_return_to` compares; ValueError says why."""
     text = raw.strip()

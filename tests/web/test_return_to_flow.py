@@ -230,3 +230,11 @@ def test_a_doubled_or_odd_return_to_is_never_a_server_error(make_client: ClientF
         response = client.get(f"{PREFIX}/?{query}", headers=HTML, follow_redirects=False)
         assert response.status_code < 500, query
         assert "evil" not in response.headers.get("location", "")
+
+
+def test_an_unencoded_return_to_keeps_its_whole_query(make_client: ClientFactory) -> None:
+    """What nginx's ``return 302 /queue/?return_to=$request_uri`` sends: the original URL, unescaped."""
+    client = room(make_client)
+    page = client.get(PREFIX + "/?return_to=/item?id=3&size=m", headers=HTML)
+    admitted = join_htmx(client, page)
+    assert admitted.headers["hx-redirect"] == "/item?id=3&size=m"

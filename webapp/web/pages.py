@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from webapp import metrics
 from webapp.queue.joinlimit import JoinLimited
 from webapp.queue.window import Status
-from webapp.return_to import cookie_reaches, host_of, own_origin, safe_return_to, with_handoff
+from webapp.return_to import cookie_reaches, host_of, own_origin, return_to_param, safe_return_to, with_handoff
 from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.clients import client_address
@@ -204,7 +204,8 @@ async def room_page(
     """
     room = room_of(request)
     settings = room.settings
-    asked = _return_to(request, room, return_to)
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    asked = _return_to(request, room, return_to_param(query, return_to))
     target = asked or _remembered(request, room)
     held = read_cookie(request, PASS_COOKIE)
     if held is not None and _pass_of(request, room) is not None:  # already admitted
