@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 from litestar import MediaType, Request, Response, asgi, get, post
 from litestar.datastructures import State
@@ -37,10 +37,11 @@ from webapp.web.errors import RETRY_AFTER_SECONDS
 
 log = logging.getLogger("webapp.origin")
 
-_CHALLENGE: Final = (b"www-authenticate", b'Bearer realm="session-queue"')
+_CHALLENGE_HEADER: Final = (b"www-authenticate", b'Bearer realm="session-queue"')
 _EMPTY: Final = (b"content-length", b"0")
 CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="session-queue"'}
 MAX_ORIGINAL_URL: Final = 2048
+MAX_PASS_COOKIES: Final = 4
 # A host as a proxy forwards it: a DNS name or an address, with an optional port; nothing that could
 # end the URL's authority early (no "/", "@", "\\", whitespace).
 _HOST: Final = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
@@ -72,20 +73,25 @@ def _bearer(value: str | None) -> str | None:
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-def _cookie(values: list[str], name: str) -> str | None:
-    """The named cookie from the ``Cookie`` header(s), or None when absent or implausibly large."""
-    for header in values:
+def _cookies(headers: list[str], name: str) -> list[str]:
+    """Every plausible value of the named cookie in the ``Cookie`` header(s).
+
+    A browser sends two ``sq_pass`` cookies when one was set for a parent domain and one for the host;
+    each is tried (at most a few, each bounded in size; an oversized one is no cookie).
+    """
+    found = []
+    for header in headers:
         for part in header.split(";"):
             key, _, value = part.strip().partition("=")
-            if key == name:
-                value = value.strip().strip('"')
-                return value if value and len(value) <= MAX_COOKIE_LENGTH else None
-    return None
+            value = value.strip().strip('"')
+            if key == name and value and len(value) <= MAX_COOKIE_LENGTH:
+                found.append(value)
+    return found[:MAX_PASS_COOKIES]
 
 
 def presented_pass(room: WaitingRoom, authorization: str | None, cookies: list[str]) -> AccessPass | None:
-    """The first valid pass among the Bearer header and the pass cookie, or None."""
-    for token in (_bearer(authorization), _cookie(cookies, PASS_COOKIE)):
+    """The first valid pass among the Bearer header and the pass cookies, or None."""
+    for token in (_bearer(authorization), *_cookies(cookies, PASS_COOKIE)):
         if token is None:
             continue
         try:
@@ -122,9 +128,8 @@ def original_url(headers: Mapping[str, str]) -> str | None:
 
 
 def _denial(scope: Scope, headers: Mapping[str, str]) -> tuple[int, list[tuple[bytes, bytes]]]:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
-    if query.get("deny") != ["redirect"]:
-        return HTTP_401_UNAUTHORIZED, [_CHALLENGE]
+    if b"deny=redirect" not in scope.get("query_string", b"").split(b"&"):
+        return HTTP_401_UNAUTHORIZED, [_CHALLENGE_HEADER]
     prefix = str(scope.get("root_path", "") or "").rstrip("/")
     wanted = original_url(headers)
     location = f"{prefix}/" if wanted is None else f"{prefix}/?return_to={quote(wanted, safe='')}"
@@ -163,7 +168,7 @@ async def forward_auth(scope: Scope, receive: Receive, send: Send) -> None:
         status, headers = _decide(scope)
     except Exception:
         log.exception("GET /auth could not read the request; denied")
-        status, headers = HTTP_401_UNAUTHORIZED, [_CHALLENGE]
+        status, headers = HTTP_401_UNAUTHORIZED, [_CHALLENGE_HEADER]
     start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": [*headers, _EMPTY]}
     await send(start)
     body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
