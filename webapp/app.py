@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         )
     else:
         log.info(
-            "passes signed by key %s from %s; %d key(s) published on /.well-known/jwks.json",
+            "passes signed by key %s (%s); %d key(s) published on /.well-known/jwks.json",
             settings.pass_keys.signing.kid,
             settings.pass_keys.source,
             len(settings.pass_keys.published),

@@ -72,6 +72,7 @@ def test_a_valid_pass_in_the_cookie_or_bearer_is_allowed_with_identity_headers(m
         {"Authorization": "Basic dXNlcjpwYXNz", "Cookie": f"sq_pass={token}"},  # the origin's own auth
         {"Authorization": "Bearer not-a-pass", "Cookie": f"sq_pass={token}"},
         {"Cookie": f"other=1; sq_pass={token}; sq_ticket=garbage"},
+        {"Cookie": f"sq_pass=a.b.c; sq_pass={token}"},  # a parent-domain cookie beside the host's own
     ):
         client.cookies.clear()
         response = client.get("/auth", headers=headers)
@@ -188,6 +189,9 @@ def test_deny_redirect_is_a_302_to_the_room_carrying_the_original_url(
 
 def test_deny_redirect_escapes_what_it_carries(make_client: ClientFactory) -> None:
     client = make_client()
+    client.cookies.clear()
+    among_others = client.get("/auth?x=1&deny=redirect&y", follow_redirects=False)
+    assert (among_others.status_code, among_others.headers["location"]) == (302, "/")
     location = _location(client, {"X-Original-URI": "/a?next=/b&c=d#frag"})
     assert location == "/?return_to=%2Fa%3Fnext%3D%2Fb%26c%3Dd%23frag"
 
