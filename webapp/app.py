@@ -34,7 +34,7 @@ from webapp.queue.keys import queue_keys
 from webapp.queue.leader import Lease, new_instance_id
 from webapp.queue.operator import Operator
 from webapp.queue.slider import Slider
-from webapp.queue.store import QueueStore
+from webapp.queue.store import DrawPlan, QueueStore
 from webapp.queue.watcher import WindowWatcher
 from webapp.redis_client import RedisClient, connect
 from webapp.room import WaitingRoom, WindowUnknownError
@@ -58,6 +58,7 @@ log = logging.getLogger("webapp")
 CSRF_EXEMPT_PATHS = [
     "^/join$",
     "^/status$",
+    "^/draw$",
     "^/livez$",
     "^/readyz$",
     "^/servez$",
@@ -102,7 +103,8 @@ def build_room(
 ) -> tuple[WaitingRoom, Slider]:
     """Wire one replica's queue: store, window watcher, waiting room, and the slider that may lead."""
     keys = queue_keys(settings.queue_name)
-    store = QueueStore(redis, keys, settings.window_size, settings.window_interval, Pace.of(settings))
+    plan = None if settings.sale_opens_at is None else DrawPlan(round(settings.sale_opens_at * 1000))
+    store = QueueStore(redis, keys, settings.window_size, settings.window_interval, Pace.of(settings), plan)
     watcher = WindowWatcher(
         store, refresh=settings.snapshot_refresh, stale_after=max(1.0, 10 * settings.snapshot_refresh)
     )
@@ -220,6 +222,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         route_handlers=[
             api.join,
             api.status,
+            api.draw,
             probes.livez,
             probes.readyz,
             probes.servez,

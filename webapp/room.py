@@ -6,12 +6,14 @@ the Redis store meet only in this module.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
+from webapp.draw import Draw
 from webapp.queue import window
 from webapp.queue.activity import Activity
 from webapp.queue.batcher import JoinBatcher
@@ -22,6 +24,10 @@ from webapp.queue.watcher import WindowWatcher
 from webapp.queue.window import Status
 from webapp.settings import Settings
 from webapp.tokens import LEEWAY_SECONDS, AccessPass, Ticket, TokenCodec, TokenError
+
+OPENING_POLL_DELAY = 0.4
+"""A pre-queue page asks again this long after the opening time: the leader's opening step and one window
+refresh (``SNAPSHOT_REFRESH``) land within it, so the answer already holds the drawn position."""
 
 CLAIM_MARGIN_SECONDS = 65
 """Kept beyond a ticket's expiry and leeway: covers clock skew between the replicas that read the ticket."""
@@ -46,6 +52,19 @@ class EarlierEpochError(TokenError):
     """A valid ticket taken before the operator reset the queue: its place no longer counts."""
 
 
+class OtherDrawError(TokenError):
+    """A pre-queue ticket of a draw this queue no longer holds: it cannot be given a place in another one."""
+
+
+class PrequeueNotOpenError(RuntimeError):
+    """Before ``PREQUEUE_OPENS_AT`` nobody gets a ticket: come back at ``opens_at`` (seconds since the epoch)."""
+
+    def __init__(self, opens_at: float, now: float) -> None:
+        super().__init__("the pre-queue is not open yet")
+        self.opens_at = opens_at
+        self.retry_after = max(1, math.ceil(opens_at - now))
+
+
 @dataclass(frozen=True)
 class Joined:
     token: str
@@ -68,6 +87,11 @@ class TicketStatus:
     reconnecting: bool
     paused: bool = False
     message: str = ""
+    arrival: int = 0
+    """The pre-queue arrival index the position was drawn from (0 for a ticket issued with a position)."""
+    opens_at: float | None = None
+    """While in the pre-queue: when the sale opens (seconds since the epoch), and how many wait for it."""
+    prequeue_size: int = 0
 
 
 class Admission(Enum):
@@ -126,13 +150,39 @@ class WaitingRoom:
         now = self.now()
         ticket = self._verified.get(token)
         if ticket is not None and ticket.expires_at + LEEWAY_SECONDS > now:
-            return self._current_epoch(ticket)
+            return self._drawn(self._current_epoch(ticket))
         ticket = self._current_epoch(self.codec.read_ticket(token, now))
-        self.store.observe(last_position=ticket.position)
+        self.store.observe(last_position=ticket.position)  # a pre-queue ticket's arrival index is a counter value
         if len(self._verified) >= self.MAX_VERIFIED:
             del self._verified[next(iter(self._verified))]
         self._verified[token] = ticket
-        return ticket
+        return self._drawn(ticket)
+
+    def _drawn(self, ticket: Ticket) -> Ticket:
+        """A pre-queue ticket with its drawn position once the sale has opened (computed, never re-signed).
+
+        Until then (or before this replica has read the window) it stays a pre-queue ticket: ``draw`` set,
+        ``position`` its arrival index.
+        """
+        if not ticket.draw:
+            return ticket
+        view = self.watcher.view()
+        if view is None:
+            return ticket
+        drawn = view.draw
+        if drawn is None or drawn.tag != ticket.draw:
+            raise OtherDrawError("this ticket belongs to a draw this queue does not hold")
+        if not drawn.opened:
+            return ticket
+        return replace(ticket, position=drawn.position_of(ticket.arrival), draw="")
+
+    def too_early(self) -> PrequeueNotOpenError | None:
+        """Why nobody may join yet (before ``PREQUEUE_OPENS_AT``, by this replica's clock), or None."""
+        opens = self.settings.prequeue_opens_at
+        now = self.clock()
+        if opens is not None and now < opens:
+            return PrequeueNotOpenError(opens, now)
+        return None
 
     def _current_epoch(self, ticket: Ticket) -> Ticket:
         """Refuse a ticket of an epoch before the queue's (a later one only means our copy lags a reset)."""
@@ -176,20 +226,31 @@ class WaitingRoom:
 
         Concurrent calls share one Redis round trip for the positions themselves.
         """
+        early = self.too_early()
+        if early is not None:
+            raise early
         await self.limit.hit(client)
         issued = await self.batcher.join()
         if self.activity is not None:
             self.activity.joined()
         now = self.now()
-        token, ticket = self.codec.mint_ticket(
-            issued.last, issued.window_end, now, self.settings.ticket_ttl, issued.epoch
-        )
+        ttl, tag = self.settings.ticket_ttl, ""
+        if issued.prequeue:
+            # An arrival index: its position is drawn at opening, so the ticket must live past the opening.
+            view = self.watcher.view()
+            if view is None or view.draw is None:
+                raise WindowUnknownError("the draw has not been read from Redis yet")
+            tag = view.draw.tag
+            ttl += max(0.0, view.draw.opens_at_ms / 1000 - now)
+        token, ticket = self.codec.mint_ticket(issued.last, issued.window_end, now, ttl, issued.epoch, tag)
         return Joined(token, ticket, created=True)
 
     def status(self, ticket: Ticket) -> TicketStatus:
         view = self.watcher.view()
         if view is None:
             raise WindowUnknownError("the window has not been read from Redis yet")
+        if ticket.draw and view.draw is not None:
+            return self._prequeue_status(ticket, view.draw, view.last_position, view.stale, view.controls.message)
         # The pace Redis holds (the operator's, or the first replica's environment), never this replica's own.
         pace = view.controls.pace
         size, count, interval = pace.window_size, pace.active_window_count, pace.window_interval
@@ -213,6 +274,27 @@ class WaitingRoom:
             reconnecting=view.stale,
             paused=paused,
             message=view.controls.message,
+            arrival=ticket.arrival,
+        )
+
+    def _prequeue_status(self, ticket: Ticket, drawn: Draw, size: int, stale: bool, message: str) -> TicketStatus:
+        """Before the draw: no position, no wait; ask again when the sale opens (or every 20 s until then)."""
+        opens_at = drawn.opens_at_ms / 1000
+        until = max(0.0, opens_at - self.clock())
+        return TicketStatus(
+            position=0,
+            status=Status.PREQUEUE,
+            ahead=0,
+            window_end=0,
+            estimated_wait=until,
+            active_time_left=0.0,
+            progress=0.0,
+            poll_after=min(window.MAX_POLL_SECONDS, until + OPENING_POLL_DELAY),
+            reconnecting=stale,
+            message=message,
+            arrival=ticket.arrival,
+            opens_at=opens_at,
+            prequeue_size=max(size, ticket.arrival),
         )
 
     async def place_order(self, access: AccessPass, quantity: int) -> tuple[str, int]:
@@ -230,7 +312,7 @@ class WaitingRoom:
         """Exchange an active ticket for an access pass, at most once per ticket."""
         now = self.now()
         status = self.status(ticket)
-        if status.status is not Status.ACTIVE or status.reconnecting:
+        if status.status is not Status.ACTIVE or status.reconnecting or ticket.draw:
             return AdmitResult(Admission.NOT_ACTIVE, status)
         if status.paused:  # nobody new enters while paused; passes already given stay valid
             return AdmitResult(Admission.PAUSED, status)

@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -205,6 +206,42 @@ def _checked(parse: Callable[[str], T]) -> Callable[[str, str], T]:
             raise SettingsError(variable, str(exc)) from None
 
     return checked
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _instant(variable: str, raw: str) -> float:
+    """An RFC 3339 date-time with its zone (``2026-12-03T10:00:00Z``), as seconds since the epoch.
+
+    A time without a zone is refused: "10:00" means another instant on every replica's machine.
+    """
+    text = raw.strip()
+    if not _RFC3339.fullmatch(text):
+        raise SettingsError(
+            variable, f"expected an RFC 3339 date-time with a zone such as 2026-12-03T10:00:00Z, got {raw!r}"
+        )
+    fraction = re.search(r"\.([0-9]+)", text)
+    if fraction is not None and len(fraction.group(1)) > 6:  # Python keeps microseconds: trim, don't refuse
+        text = text.replace(fraction.group(0), fraction.group(0)[:7])
+    try:
+        when = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError as exc:
+        raise SettingsError(variable, f"not a valid date-time: {exc}") from None
+    return when.timestamp()
+
+
+def _sale_schedule(environ: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``SALE_OPENS_AT`` and the optional ``PREQUEUE_OPENS_AT``, which needs it and may not come after it."""
+    sale_raw = environ.get("SALE_OPENS_AT", "").strip()
+    pre_raw = environ.get("PREQUEUE_OPENS_AT", "").strip()
+    sale = _instant("SALE_OPENS_AT", sale_raw) if sale_raw else None
+    pre = _instant("PREQUEUE_OPENS_AT", pre_raw) if pre_raw else None
+    if pre is not None and sale is None:
+        raise SettingsError("PREQUEUE_OPENS_AT", "needs SALE_OPENS_AT (the pre-queue is the wait before a sale opens)")
+    if pre is not None and sale is not None and pre > sale:
+        raise SettingsError("PREQUEUE_OPENS_AT", "must not be later than SALE_OPENS_AT")
+    return sale, pre
 
 
 @dataclass(frozen=True)
@@ -251,6 +288,9 @@ class Settings:
     """The pass cookie's ``Domain`` (``COOKIE_DOMAIN``); None: the room's host only."""
     return_origins: tuple[str, ...] = ()
     """Origins besides the room's own that ``return_to`` may lead to (``RETURN_ORIGINS``), normalised."""
+    sale_opens_at: float | None = None
+    """Seconds since the epoch when a scheduled sale opens (``SALE_OPENS_AT``); None: no pre-queue."""
+    prequeue_opens_at: float | None = None
 
     @property
     def cliff_edge(self) -> bool:
@@ -276,6 +316,7 @@ class Settings:
             raise SettingsError("EVENT_NAME", "must be at most 120 characters")
         proxies = _proxies(environ.get("TRUSTED_PROXIES", ""))
         pass_keys, pass_keys_generated = _pass_keys(environ, None if generated else secret)
+        sale_opens_at, prequeue_opens_at = _sale_schedule(environ)
         return cls(
             redis_url=_redis_url(environ),
             jwt_secret=secret,
@@ -307,4 +348,6 @@ class Settings:
             root_path=get("ROOT_PATH", _root_path, ""),
             cookie_domain=get("COOKIE_DOMAIN", _checked(parse_cookie_domain), None),
             return_origins=get("RETURN_ORIGINS", _checked(parse_origins), ()),
+            sale_opens_at=sale_opens_at,
+            prequeue_opens_at=prequeue_opens_at,
         )

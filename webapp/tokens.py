@@ -40,6 +40,13 @@ class Ticket:
     expires_at: int
     window_end_at_join: int
     epoch: int = 0
+    arrival: int = 0
+    """A pre-queue ticket's arrival index (0 for a ticket issued with a position)."""
+    draw: str = ""
+    """While the draw is not made: the draw a pre-queue ticket entered (see ``webapp.draw.Draw.tag``)."""
+
+
+_DRAW_TAG = 16
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class AccessPass:
 
 def default_audience(queue: str) -> str:
     return f"{PASS}:{queue}"
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
 
 
 class TokenCodec:
@@ -145,13 +156,21 @@ class TokenCodec:
     def issue_ticket(self, position: int, window_end: int, now: int, ttl: float, epoch: int = 0) -> str:
         return self.mint_ticket(position, window_end, now, ttl, epoch)[0]
 
-    def mint_ticket(self, position: int, window_end: int, now: int, ttl: float, epoch: int = 0) -> tuple[str, Ticket]:
+    def mint_ticket(
+        self, position: int, window_end: int, now: int, ttl: float, epoch: int = 0, draw: str = ""
+    ) -> tuple[str, Ticket]:
         """A new ticket and what it says, without decoding what was just signed.
 
         ``ep`` is the queue's epoch (see the operator's reset): a ticket of an earlier epoch is refused.
+        With ``draw`` (the draw's tag, claim ``pq``) the ticket is a pre-queue ticket and ``sub`` is its
+        arrival index: its position is computed from the draw once the sale opens, never re-signed.
         """
-        token, claims = self._encode(TICKET, position, now, ttl, {"w0": window_end, "ep": epoch})
-        return token, Ticket(position, claims["jti"], now, claims["exp"], window_end, epoch)
+        extra: dict[str, Any] = {"w0": window_end, "ep": epoch}
+        if draw:
+            extra["pq"] = draw
+        token, claims = self._encode(TICKET, position, now, ttl, extra)
+        arrival = position if draw else 0
+        return token, Ticket(position, claims["jti"], now, claims["exp"], window_end, epoch, arrival, draw)
 
     def read_ticket(self, token: str, now: int) -> Ticket:
         claims = self._decode(token, TICKET, now)
@@ -161,7 +180,11 @@ class TokenCodec:
         epoch = claims.get("ep", 0)  # tickets signed before epochs existed belong to the first one
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
             raise TokenError("ticket epoch is malformed")
-        return Ticket(int(claims["sub"]), claims["jti"], claims["iat"], claims["exp"], w0, epoch)
+        draw = claims.get("pq", "")
+        if not isinstance(draw, str) or (draw and not (len(draw) == _DRAW_TAG and _is_hex(draw))):
+            raise TokenError("ticket draw is malformed")
+        position = int(claims["sub"])
+        return Ticket(position, claims["jti"], claims["iat"], claims["exp"], w0, epoch, position if draw else 0, draw)
 
     def issue_pass(self, ticket: Ticket, now: int, ttl: float) -> str:
         return self.mint_pass(ticket, now, ttl)[0]

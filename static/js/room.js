@@ -47,4 +47,15 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { localise(document); countdown(); });
+
+  // The pre-queue's live countdown to the opening; the polled fragment brings the drawn place itself.
+  setInterval(function () {
+    document.querySelectorAll("[data-opens-at]").forEach(function (el) {
+      var opens = Date.parse(el.getAttribute("data-opens-at"));
+      if (isNaN(opens)) return;
+      var left = Math.max(0, Math.ceil((opens - Date.now()) / 1000));
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      el.textContent = (h ? h + ":" + (m < 10 ? "0" : "") : "") + m + ":" + (s < 10 ? "0" : "") + s;
+    });
+  }, 250);
 })();

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 import redis
 
 from tests.support.web import ClientFactory
@@ -32,3 +35,19 @@ def test_four_hundred_polls_cost_no_redis_command(make_client: ClientFactory, re
         after = commands_served(raw)
     # The INFO call itself, plus at most a window read and an activity report that fell in the run.
     assert after - before <= 6, f"{after - before} Redis commands for {POLLS} polls"
+
+
+def test_prequeue_polls_and_draw_reads_cost_no_redis_command(make_client: ClientFactory, redis_url: str) -> None:
+    """Before a scheduled sale opens, status polls, the room's fragment and GET /draw read the window copy only."""
+    opens = datetime.fromtimestamp(time.time() + 3600, tz=UTC).isoformat()
+    client = make_client(SALE_OPENS_AT=opens, SNAPSHOT_REFRESH="5", LEADER_LEASE_TTL="600")
+    tokens = [client.post("/join").json()["token"] for _ in range(3)]
+    with redis.Redis.from_url(redis_url) as raw:
+        before = commands_served(raw)
+        for i in range(POLLS):
+            response = client.get("/status", headers={"Authorization": f"Bearer {tokens[i % 3]}"})
+            assert response.json()["status"] == "prequeue"
+            if i % 10 == 0:
+                assert client.get("/draw").status_code == 200
+        after = commands_served(raw)
+    assert after - before <= 6, f"{after - before} Redis commands for {POLLS} pre-queue polls"

@@ -60,7 +60,7 @@ def test_status_of_table(position: int, window_end: int, size: int, count: int, 
 
 
 def test_status_values_are_the_api_strings() -> None:
-    assert {s.value for s in Status} == {"waiting", "active", "expired"}
+    assert {s.value for s in Status} == {"waiting", "active", "expired", "prequeue"}
     assert json.dumps({"status": Status.WAITING}) == '{"status": "waiting"}'
     assert f"{Status.EXPIRED}" == "expired"
 

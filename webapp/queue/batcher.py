@@ -52,6 +52,8 @@ class JoinBatcher:
                 for offset, future in enumerate(batch):
                     position = issued.first + offset
                     if not future.done():
-                        future.set_result(IssuedRange(position, position, issued.window_end, issued.epoch))
+                        future.set_result(
+                            IssuedRange(position, position, issued.window_end, issued.epoch, issued.prequeue)
+                        )
         finally:
             self._flushing = False

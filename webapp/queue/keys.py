@@ -21,6 +21,7 @@ class QueueKeys:
     events: str
     minutes: str
     replicas: str
+    draw: str
 
     def claim(self, ticket_id: str) -> str:
         """The one-time admission marker of a ticket."""
@@ -51,4 +52,5 @@ def queue_keys(queue: str) -> QueueKeys:
         events=f"{tag}:events",
         minutes=f"{tag}:minutes",
         replicas=f"{tag}:replicas",
+        draw=f"{tag}:draw",
     )

@@ -58,6 +58,8 @@ class Slider:
             log.info("window slid to %d", result.window_end)
         elif result.outcome is SlideOutcome.SKIPPED:
             log.debug("slide skipped: nobody is waiting beyond %d", result.window_end)
+        elif result.outcome is SlideOutcome.PREQUEUE:
+            log.debug("slide held: the scheduled sale is not open yet")
         elif result.outcome is SlideOutcome.PAUSED:
             log.debug("slide held: admission is paused")
         until_due = max(0.0, (result.next_due_ms - result.redis_now_ms) / 1000)

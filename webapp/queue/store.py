@@ -8,7 +8,8 @@ max-merge instead of starting again from zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from enum import IntEnum
 from importlib.resources import files
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
+from webapp.draw import SEED_BYTES, Draw, DrawError, parse_seed
 from webapp.queue.controls import CONTROL_FIELDS, Controls, Pace, controls_from_reply
 from webapp.queue.keys import QueueKeys
 from webapp.redis_client import RedisClient
@@ -33,6 +35,7 @@ class SlideOutcome(IntEnum):
     NOT_SEEDED = -3
     PAUSED = -4
     MOVED = -5
+    PREQUEUE = -6
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Snapshot:
     last_slide_ms: int
     slides: int
     controls: Controls | None = None
+    draw: Draw | None = None
+    """The scheduled sale's draw, when the queue has one (its seed is only shown once it is made)."""
 
     @property
     def seeded(self) -> bool:
@@ -68,6 +73,8 @@ class IssuedRange:
     last: int
     window_end: int
     epoch: int = 0
+    prequeue: bool = False
+    """The numbers are arrival indexes of a pre-queue (the draw is not made yet), not positions."""
 
 
 class QueueNotSeededError(RuntimeError):
@@ -84,15 +91,54 @@ EVENTS_KEPT = 10_000
 
 def _snapshot_of(reply: Any) -> Snapshot:
     end, last, due, now, last_slide, slides = _ints(reply[:6])
-    controls = controls_from_reply(reply[6 : 6 + len(CONTROL_FIELDS)])
-    return Snapshot(end, last, due, now, last_slide, slides, controls)
+    tail = 6 + len(CONTROL_FIELDS)
+    controls = controls_from_reply(reply[6:tail])
+    return Snapshot(end, last, due, now, last_slide, slides, controls, _draw_of(reply[tail:]))
+
+
+def _draw_of(values: Any) -> Draw | None:
+    """The draw from the snapshot script's last five values; None without one (or with a mangled seed)."""
+    raw_seed = values[0].decode() if isinstance(values[0], bytes) else str(values[0])
+    if not raw_seed:
+        return None
+    try:
+        seed = parse_seed(raw_seed)
+    except DrawError:
+        return None
+    opens_at, drawn_at, size, opened_at = _ints(values[1:5])
+    opened = size >= 0
+    return Draw(seed, opens_at, drawn_at, size if opened else None, opened_at if opened else None)
+
+
+def _supersedes(candidate: Draw, known: Draw | None) -> bool:
+    """Whether ``candidate`` is the draw to remember over ``known``: the same seed with more known, or an
+    earlier-drawn seed (the one whose commitment was published first)."""
+    if known is None:
+        return True
+    if candidate.seed == known.seed:
+        return candidate.opened and not known.opened
+    return candidate.drawn_at_ms < known.drawn_at_ms
+
+
+@dataclass(frozen=True)
+class DrawPlan:
+    """A scheduled sale this replica proposes to a queue that does not exist yet: a fresh seed and its opening."""
+
+    opens_at_ms: int
+    seed: bytes = field(default_factory=lambda: secrets.token_bytes(SEED_BYTES), repr=False)
 
 
 class QueueStore:
     """Redis operations for one queue; safe to share between tasks of one event loop."""
 
     def __init__(
-        self, redis: RedisClient, keys: QueueKeys, window_size: int, interval: float, pace: Pace | None = None
+        self,
+        redis: RedisClient,
+        keys: QueueKeys,
+        window_size: int,
+        interval: float,
+        pace: Pace | None = None,
+        draw_plan: DrawPlan | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -110,17 +156,42 @@ class QueueStore:
         # move a young queue's window (a new queue starts at the stored window_size, see seed.lua).
         self.seen_window_end = 0
         self.seen_controls: Controls | None = None
+        self.draw_plan = draw_plan
+        # The draw as this replica last saw it in Redis: written back after a data loss, never redrawn.
+        self.seen_draw: Draw | None = None
 
-    def observe(self, last_position: int = 0, window_end: int = 0, controls: Controls | None = None) -> None:
+    def observe(
+        self, last_position: int = 0, window_end: int = 0, controls: Controls | None = None, draw: Draw | None = None
+    ) -> None:
         """Remember values seen in Redis or in a valid ticket, for a later re-seed."""
         self.seen_last_position = max(self.seen_last_position, last_position)
         self.seen_window_end = max(self.seen_window_end, window_end)
         if controls is not None:
             self.seen_controls = controls
+        if draw is not None and _supersedes(draw, self.seen_draw):
+            self.seen_draw = draw
 
     @property
     def _keys3(self) -> list[str]:
-        return [self.keys.counter, self.keys.window, self.keys.controls]
+        return [self.keys.counter, self.keys.window, self.keys.controls, self.keys.draw]
+
+    def _draw_args(self) -> list[Any]:
+        """ARGV[9..14] of the seed script: the draw seen (a repair), else the one proposed, else none."""
+        seen = self.seen_draw
+        if seen is not None:
+            size = -1 if seen.size is None else seen.size
+            opened = -1 if seen.opened_at_ms is None else seen.opened_at_ms
+            return [seen.seed.hex(), seen.opens_at_ms, seen.drawn_at_ms, 1, size, opened]
+        if self.draw_plan is not None:
+            return [self.draw_plan.seed.hex(), self.draw_plan.opens_at_ms, 0, 0, -1, -1]
+        return ["", 0, 0, 0, -1, -1]
+
+    def _behind(self, snap: Snapshot) -> bool:
+        """Whether Redis holds less than this replica has seen (a data loss or a failover to a lagging copy)."""
+        if snap.last_position < self.seen_last_position or snap.window_end < self.seen_window_end:
+            return True
+        seen = self.seen_draw
+        return seen is not None and (snap.draw is None or _supersedes(seen, snap.draw))
 
     async def seed(self) -> tuple[int, int]:
         """Create the queue, or repair it from what this replica has seen; never lowers a value."""
@@ -128,7 +199,8 @@ class QueueStore:
         controls = self.seen_controls or self.defaults
         reply = _ints(
             await self._seed(
-                keys=self._keys3, args=[self.seen_last_position, self.seen_window_end, *controls.seed_args()]
+                keys=self._keys3,
+                args=[self.seen_last_position, self.seen_window_end, *controls.seed_args(), *self._draw_args()],
             )
         )
         self.observe(reply[0], reply[1])
@@ -137,12 +209,12 @@ class QueueStore:
     async def join(self, count: int = 1) -> IssuedRange:
         """Issue ``count`` consecutive positions in one round trip (two if the queue must be re-seeded)."""
         for _ in range(2):
-            last, window_end, epoch = _ints(
+            last, window_end, epoch, prequeue = _ints(
                 await self._join(keys=self._keys3, args=[count, self.seen_last_position, self.seen_window_end])
             )
             if last >= 0:
                 self.observe(last, window_end)
-                return IssuedRange(first=last - count + 1, last=last, window_end=window_end, epoch=epoch)
+                return IssuedRange(last - count + 1, last, window_end, epoch, prequeue == 1)
             await self.seed()
         raise QueueNotSeededError("the queue could not be seeded")
 
@@ -155,10 +227,10 @@ class QueueStore:
         snap = _snapshot_of(await self._snapshot(keys=self._keys3))
         if not snap.seeded:
             return snap
-        if snap.last_position < self.seen_last_position or snap.window_end < self.seen_window_end:
+        if self._behind(snap):
             await self.seed()
             snap = _snapshot_of(await self._snapshot(keys=self._keys3))
-        self.observe(snap.last_position, snap.window_end, snap.controls)
+        self.observe(snap.last_position, snap.window_end, snap.controls, snap.draw)
         return snap
 
     async def slide(self, instance_id: str, expected_window_end: int | None = None) -> SlideResult:
@@ -166,7 +238,7 @@ class QueueStore:
         k = self.keys
         reply = _ints(
             await self._slide(
-                keys=[k.counter, k.window, k.leader, k.controls, k.events, k.minutes],
+                keys=[k.counter, k.window, k.leader, k.controls, k.events, k.minutes, k.draw],
                 args=[
                     instance_id,
                     self.window_size,

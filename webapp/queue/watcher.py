@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from webapp.draw import Draw
 from webapp.queue.controls import Controls
 from webapp.queue.loops import Sleep, stop_if_cancelled
 from webapp.queue.store import QueueStore, Snapshot
@@ -33,6 +34,7 @@ class WindowView:
     seconds_to_next_slide: float
     stale: bool
     controls: Controls
+    draw: Draw | None = None
 
 
 class WindowWatcher:
@@ -90,4 +92,5 @@ class WindowWatcher:
             seconds_to_next_slide=max(0.0, to_next),
             stale=age > self.stale_after,
             controls=snap.controls,
+            draw=snap.draw,
         )

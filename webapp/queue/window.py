@@ -13,6 +13,8 @@ class Status(StrEnum):
     WAITING = "waiting"
     ACTIVE = "active"
     EXPIRED = "expired"
+    PREQUEUE = "prequeue"
+    """A pre-queue ticket before the draw: it has an arrival index, its position is not known yet."""
 
 
 def status_of(position: int, window_end: int, size: int, active_count: int) -> Status:

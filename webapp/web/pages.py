@@ -26,10 +26,19 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_400_BAD_REQUEST, HTTP
 from redis.exceptions import RedisError
 
 from webapp import metrics
+from webapp.queue import window
 from webapp.queue.joinlimit import JoinLimited
 from webapp.queue.window import Status
 from webapp.return_to import cookie_reaches, host_of, own_origin, return_to_param, safe_return_to, with_handoff
-from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
+from webapp.room import (
+    OPENING_POLL_DELAY,
+    Admission,
+    EarlierEpochError,
+    PrequeueNotOpenError,
+    TicketStatus,
+    WaitingRoom,
+    WindowUnknownError,
+)
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.clients import client_address
 from webapp.web.cookies import (
@@ -81,7 +90,10 @@ def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) 
     """Everything ``_status.html`` renders; ``state`` is join | waiting | paused | expired | used | reset | reconnecting."""
     pace = room.pace()
     poll = pace.window_interval / 2 if status is None else status.poll_after
-    polled = state in ("waiting", "paused", "reconnecting")
+    polled = state in ("waiting", "paused", "reconnecting", "prequeue", "early")
+    early = room.too_early()
+    if state == "early" and early is not None:  # ask again when the pre-queue opens, at most every 20 s
+        poll = min(window.MAX_POLL_SECONDS, early.opens_at - room.clock() + OPENING_POLL_DELAY)
     return {
         "state": state,
         "status": status,
@@ -92,18 +104,34 @@ def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) 
         "window_interval": pace.window_interval,
         "message": room_message(room),
         "updated_at": room.clock(),
+        **_draw_context(room, status),
+    }
+
+
+def _draw_context(room: WaitingRoom, status: TicketStatus | None) -> dict[str, Any]:
+    """What the pre-queue partials show: the draw (its commitment from the first moment) and the opening."""
+    view = room.watcher.view()
+    drawn = view.draw if view is not None else None
+    early = room.too_early()
+    return {
+        "draw": drawn,
+        "opens_at": drawn.opens_at_ms / 1000 if drawn is not None else room.settings.sale_opens_at,
+        "prequeue_opens_at": early.opens_at if early is not None else None,
+        "arrival": status.arrival if status is not None else 0,
     }
 
 
 def _state_of(room: WaitingRoom, ticket: Ticket | None) -> tuple[str, TicketStatus | None]:
     if ticket is None:
-        return "join", None
+        return ("early" if room.too_early() is not None else "join"), None
     try:
         status = room.status(ticket)
     except WindowUnknownError:
         return "reconnecting", None
     if status.reconnecting:
         return "reconnecting", status
+    if status.status is Status.PREQUEUE:
+        return "prequeue", status
     if status.paused and status.status is not Status.EXPIRED:
         return "paused", status
     return status.status.value, status
@@ -259,6 +287,10 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "") ->
         if request.htmx:
             return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
         raise
+    except PrequeueNotOpenError:
+        if not request.htmx:
+            return Redirect("/", status_code=HTTP_303_SEE_OTHER)  # the room page says when to come back
+        return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "early"))
     except JoinLimited as limited:
         if not request.htmx:
             raise

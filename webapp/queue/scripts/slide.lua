@@ -1,6 +1,6 @@
 -- Slide the window once if it is due, judged by Redis TIME rather than any replica's clock.
 -- KEYS[1]=counter KEYS[2]=window hash KEYS[3]=leader lease KEYS[4]=controls hash KEYS[5]=event stream
--- KEYS[6]=per-minute statistics hash
+-- KEYS[6]=per-minute statistics hash KEYS[7]=draw hash
 -- ARGV[1]=instance id that must hold the lease (the fence: a leader paused past its lease cannot slide)
 -- ARGV[2]=window size ARGV[3]=interval in ms: used only when the controls hold no pace.
 -- ARGV[4]='' for the leader's scheduled slide; for the operator's "slide now", the window_end the
@@ -10,7 +10,11 @@
 -- Returns {outcome, window_end, next due (ms), Redis now (ms)}; outcome 1 = slid, 0 = skipped because
 -- nobody waits, -1 = not due yet, -2 = caller does not hold the lease, -3 = queue not seeded,
 -- -4 = admission is paused (nothing changes; the caller comes back within an interval),
--- -5 = an operator's slide found the window already moved (nothing changes).
+-- -5 = an operator's slide found the window already moved (nothing changes),
+-- -6 = a scheduled sale is not open yet (next due = the opening time; nothing changes).
+-- The opening is the leader's first slide at or after the draw's opens_at (Redis' clock): in this one step
+-- it freezes N = the counter (every later join is a position above N, see join.lua), records the
+-- opening instant, logs it, and slides the first window in at once.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local forced = ARGV[4] ~= ''
@@ -20,6 +24,19 @@ end
 local window_end = tonumber(redis.call('HGET', KEYS[2], 'window_end'))
 if not window_end then
   return {-3, 0, 0, now}
+end
+local draw = redis.call('HMGET', KEYS[7], 'seed', 'opens_at', 'size')
+local opening = false
+if draw[1] and not draw[3] then
+  local opens = tonumber(draw[2])
+  if forced or now < opens then
+    return {-6, window_end, math.max(now, opens), now}
+  end
+  local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+  redis.call('HSET', KEYS[7], 'size', n, 'opened_at', now)
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'kind', 'opened', 'detail',
+    'the sale opened: ' .. n .. ' in the pre-queue, drawn with seed ' .. draw[1], 'who', ARGV[1])
+  opening = true
 end
 if forced and window_end ~= tonumber(ARGV[4]) then
   return {-5, window_end, 0, now}
@@ -36,7 +53,7 @@ if c[3] == '1' then
   return {-4, window_end, now + interval, now}
 end
 local due = tonumber(redis.call('HGET', KEYS[2], 'next_due'))
-if due and now < due and not forced then
+if due and now < due and not forced and not opening then
   return {-1, window_end, due, now}
 end
 local outcome = 0
@@ -58,7 +75,7 @@ end
 -- from now, so two slides are never less than half an interval apart and a backlog is never caught
 -- up in a burst. A forced slide restarts the schedule too.
 local next_due = (due or now) + interval
-if forced or (now - (due or now)) * 2 > interval then
+if forced or opening or (now - (due or now)) * 2 > interval then
   next_due = now + interval
 end
 redis.call('HSET', KEYS[2], 'next_due', next_due)
