@@ -206,6 +206,8 @@ def _checked(parse: Callable[[str], T]) -> Callable[[str, str], T]:
             raise SettingsError(variable, str(exc)) from None
 
     return checked
+
+
 _RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
