@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from tests.support.config import TEST_SECRET
+from tests.support.tokens import b64url_json
 from tests.support.waiting import wait_until_sync
 from tests.support.web import Client, ClientFactory
-from tests.unit.test_tokens import b64url_json
 from webapp.passkeys import PassKey
 from webapp.tokens import TokenCodec
 
