@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.unit.test_tokens import b64url, b64url_json, pass_claims, sign_pass
+from tests.support.tokens import b64url, b64url_json
+from tests.unit.test_tokens import pass_claims, sign_pass
 from webapp import passkeys
 from webapp.passkeys import PassKey, PassKeyError, PassKeys, thumbprint
 from webapp.settings import Settings, SettingsError
