@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -38,11 +39,14 @@ from bench.measure import (
 )
 from bench.servers import bench_app, bench_redis, run_directory
 from tests.support import AppProcess, RedisServer
+from webapp.passkeys import PassKeys
+from webapp.tokens import Ticket, TokenCodec
 
-ROUTES = ("hello", "status", "fragment", "join", "join-nolimit")
+ROUTES = ("hello", "status", "fragment", "auth", "join", "join-nolimit")
 LABELS = {
     "hello": "GET /bench/hello",
     "status": "GET /status",
+    "auth": "GET /auth",
     "fragment": "GET /room/status",
     "join": "POST /join",
     "join-nolimit": "POST /join (no limit)",
@@ -58,6 +62,10 @@ APP_ENV = {
 }
 # The same app with the join rate limit switched off (0): no limiter round trip per new place.
 NO_LIMIT_ENV = APP_ENV | {"JOIN_RATE_LIMIT": "0"}
+# The pass key the apps sign with, known here so the harness can sign the passes GET /auth is driven with.
+PASS_KEYS = PassKeys.generate()
+PASS_ENV = {"PASS_KEY": PASS_KEYS.signing.pem().decode()}
+PASSES = 1000
 
 
 @dataclass
@@ -128,12 +136,49 @@ def route_missing(base_url: str, route: str, ticket: str) -> str | None:
     return "GET /room/status answered 404: not built yet, skipped" if status == 404 else None
 
 
-def load(app: AppProcess, route: str, args: argparse.Namespace, tickets_file: Path, tickets: list[str]) -> LoadResult:
+def signed_passes(count: int, now: int) -> list[str]:
+    """``count`` passes as the apps sign them (same key, issuer, audience), each for its own position."""
+    codec = TokenCodec(b"bench-only-ticket-secret-not-used-here", "main", PASS_KEYS)
+    return [
+        codec.issue_pass(Ticket(p, f"bench-ticket-{p:06d}", now, now + 3600, 0), now, 3600) for p in range(1, count + 1)
+    ]
+
+
+def verify_costs(rounds: int = 2000) -> dict[str, str]:
+    """Microseconds per pass verification (ES256, what an origin or an uncached /auth pays), per ticket
+    verification (HS256) and per pass signature, measured in this process on one core."""
+    now = int(time.time())
+    codec = TokenCodec(b"bench-only-ticket-secret-of-32-bytes!", "main", PASS_KEYS)
+    ticket_token = codec.issue_ticket(1, 10, now, 3600)
+    ticket = codec.read_ticket(ticket_token, now)
+    passes = signed_passes(50, now)
+
+    def per_call(action: Callable[[int], object]) -> float:
+        started = time.perf_counter()
+        for i in range(rounds):
+            action(i)
+        return (time.perf_counter() - started) / rounds * 1e6
+
+    verify = per_call(lambda i: codec.read_pass(passes[i % 50], now))
+    ticket_verify = per_call(lambda i: codec.read_ticket(ticket_token, now))
+    sign = per_call(lambda i: codec.mint_pass(ticket, now, 600))
+    print(f"  pass verify {verify:.0f} µs, ticket verify {ticket_verify:.0f} µs, pass sign {sign:.0f} µs", flush=True)
+    return {
+        "verify_pass_us": f"{verify:.0f}",
+        "verify_ticket_us": f"{ticket_verify:.0f}",
+        "sign_pass_us": f"{sign:.0f}",
+    }
+
+
+def load(
+    app: AppProcess, route: str, args: argparse.Namespace, inputs: dict[str, tuple[Path, list[str]]]
+) -> LoadResult:
     script = SCRIPTS[route]
+    tokens_file, tokens = inputs.get(script, inputs["status"])
     if wrk_available() and not args.python_load:
-        extra = [str(tickets_file)] if script in ("status", "fragment") else []
-        return run_wrk(app.base_url, script, args.seconds, args.connections, extra, tickets_file.parent)
-    make = route_requests(script, tickets)
+        extra = [str(tokens_file)] if script in inputs else []
+        return run_wrk(app.base_url, script, args.seconds, args.connections, extra, tokens_file.parent)
+    make = route_requests(script, tokens)
     return asyncio.run(python_load("127.0.0.1", app.port, make, args.seconds, args.connections))
 
 
@@ -147,18 +192,22 @@ def bench_config(
     """
     with redis_server.client(5.0) as client:
         client.flushall()
-    app = bench_app(workdir, redis_server.url, workers, APP_ENV)
+    app = bench_app(workdir, redis_server.url, workers, APP_ENV | PASS_ENV)
     _started.append(app)
     app.start()
     unlimited: AppProcess | None = None
     try:
         if "join-nolimit" in args.routes:
-            unlimited = bench_app(workdir, redis_server.url, workers, NO_LIMIT_ENV)
+            unlimited = bench_app(workdir, redis_server.url, workers, NO_LIMIT_ENV | PASS_ENV)
             _started.append(unlimited)
             unlimited.start()
         tickets = asyncio.run(join_many(app.base_url, args.tickets, 16, keep=True))
         tickets_file = workdir / f"tickets-{workers}w.txt"
         tickets_file.write_text("\n".join(tickets) + "\n")
+        passes = signed_passes(PASSES, int(time.time()))
+        passes_file = workdir / f"passes-{workers}w.txt"
+        passes_file.write_text("\n".join(passes) + "\n")
+        inputs = {"status": (tickets_file, tickets), "fragment": (tickets_file, tickets), "auth": (passes_file, passes)}
         skipped = {r: why for r in args.routes if (why := route_missing(app.base_url, r, tickets[-1])) is not None}
         for why in skipped.values():
             print(f"  note: {why}", flush=True)
@@ -172,12 +221,17 @@ def bench_config(
             idle_rate = (idle.commands / idle_seconds, idle.scripts / idle_seconds)
             print(f"  {workers} worker(s): idle Redis traffic {idle_rate[0]:.1f} commands/s", flush=True)
             totals = {r: RouteTotals() for r in routes}
+            # Unmeasured warm-up of the routes that remember verified tokens, so every round sees the steady
+            # state a real visitor's repeated requests create (otherwise round 1 pays one verify per token).
+            warm_up = argparse.Namespace(**{**vars(args), "seconds": min(2.0, args.seconds)})
+            for route in (r for r in routes if r in inputs):
+                load(app, route, warm_up, inputs)
             for round_number in range(args.rounds):
                 order = routes if round_number % 2 == 0 else list(reversed(routes))
                 for route in order:
                     before = command_count(client)
                     target = unlimited if route == "join-nolimit" and unlimited is not None else app
-                    result = load(target, route, args, tickets_file, tickets)
+                    result = load(target, route, args, inputs)
                     used = command_count(client) - before
                     background = CommandCount(
                         round(idle_rate[0] * result.seconds), round(idle_rate[1] * result.seconds)
@@ -294,6 +348,12 @@ def print_table(results: list[ConfigResult], extras: dict[str, str], args: argpa
             "÷hello against the first app's hello"
         )
     print()
+    if "verify_pass_us" in extras:
+        print(
+            f"Pass verification (ES256, uncached; what an origin pays per pass it has not seen): "
+            f"{extras['verify_pass_us']} µs; ticket (HS256) {extras['verify_ticket_us']} µs; "
+            f"pass signature {extras['sign_pass_us']} µs. GET /auth remembers verified passes."
+        )
     if "memory_per_visitor" in extras:
         print(
             f"Redis used_memory: {extras['memory_before']} B -> {extras['memory_after']} B after "
@@ -355,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server = bench_redis(workdir)
     _started.append(redis_server)
     redis_server.start()
-    extras: dict[str, str] = {}
+    extras: dict[str, str] = verify_costs()
     results: list[ConfigResult] = []
     try:
         for workers in args.workers:

@@ -95,6 +95,8 @@ def route_requests(route: str, tickets: list[str]) -> Callable[[], Request]:
         return lambda: ("POST", "/join", {})
     if route == "status":
         return lambda: ("GET", "/status", {"Authorization": f"Bearer {next(cycle)}"})
+    if route == "auth":
+        return lambda: ("GET", "/auth", {"Authorization": f"Bearer {next(cycle)}"})
     if route == "fragment":
         return lambda: ("GET", "/room/status", {"HX-Request": "true", "Cookie": f"sq_ticket={next(cycle)}"})
     raise ValueError(route)

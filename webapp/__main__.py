@@ -69,8 +69,9 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
             environ["ADMIN_TOKEN"] = secrets.token_urlsafe(32)
             log.warning(
                 "no ADMIN_TOKEN: generated one for this run; the operator console is on "
-                "http://localhost:%d/admin — log in with %s",
+                "http://localhost:%d%s/admin — log in with %s",
                 settings.port,
+                settings.root_path,
                 environ["ADMIN_TOKEN"],
             )
     if settings.secret_generated:
@@ -90,9 +91,10 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
     if settings.workers > 1:
         os.environ[SUPERVISOR_PID_VAR] = str(os.getpid())
     log.info(
-        "waiting room on http://%s:%d/",
+        "waiting room on http://%s:%d%s/",
         "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host,  # noqa: S104
         settings.port,
+        settings.root_path,
     )
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with this handler
     # in place that returns here instead of killing us (exit 0, embedded server stopped, logs flushed).

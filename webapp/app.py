@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         )
     else:
         log.info(
-            "passes signed by key %s from %s; %d key(s) published on /.well-known/jwks.json",
+            "passes signed by key %s (%s); %d key(s) published on /.well-known/jwks.json",
             settings.pass_keys.signing.kid,
             settings.pass_keys.source,
             len(settings.pass_keys.published),
@@ -170,7 +170,17 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     if settings.admin_token is None:
         log.info("ADMIN_TOKEN is unset: the operator console (/admin) and its API are off and answer 404")
     else:
-        log.info("operator console on /admin (log in with ADMIN_TOKEN); JSON API on /admin/api/")
+        log.info(
+            "operator console on %s/admin (log in with ADMIN_TOKEN); JSON API on %s/admin/api/",
+            settings.root_path,
+            settings.root_path,
+        )
+    if settings.root_path:
+        log.info(
+            "serving under ROOT_PATH %s/ (the proxy passes the prefix through); /livez, /readyz and /servez "
+            "also answer at the root for probes",
+            settings.root_path,
+        )
     if settings.cliff_edge:
         log.warning("ACTIVE_WINDOW_COUNT is 1: a visitor may turn active and expire on the same slide (the cliff edge)")
 

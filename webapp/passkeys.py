@@ -9,7 +9,9 @@ from one of:
   signs and the *previous* one stays until its last pass expires; ``python -m webapp.passkeys`` manages it.
 - ``PASS_KEY``: one PEM private key in the variable itself (no rotation); ``python -m webapp`` uses it to
   share a key it generated with its workers.
-- neither: a key generated for this run (development), which the log reports.
+- neither, with ``JWT_SECRET`` set: a key derived from that secret (HKDF), so every replica of an
+  existing deployment signs and accepts the same passes with no new setting; it rotates with the secret.
+- none of these (development): a key generated for this run, which the log reports.
 
 Rotation without downtime, with rolling restarts of the room in between (docs/passes.md):
 ``add`` (published, not signing) → wait ≥ JWKS max-age + the verifiers' cool-down → ``promote`` → wait
@@ -30,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 ALGORITHM: Final = "ES256"
 SIGNING_FILE: Final = "signing"
@@ -41,6 +44,8 @@ JWKS_MAX_AGE: Final = 60
 VERIFIER_COOLDOWN: Final = 30
 """Seconds PyJWT's JWKS client (and our gate) wait before refetching the set for an unknown kid."""
 PUBLISH_BEFORE_SIGNING: Final = JWKS_MAX_AGE + VERIFIER_COOLDOWN
+DERIVATION_INFO: Final = b"session-queue pass signing key v1"
+P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 """How long a new key must be published before it signs, so every verifier knows it by then."""
 
 
@@ -111,6 +116,14 @@ class PassKeys:
         return cls(key, (key,), "generated")
 
     @classmethod
+    def derived(cls, secret: bytes) -> PassKeys:
+        """The key every holder of ``secret`` derives alike (HKDF-SHA256 to a scalar in [1, n-1])."""
+        material = HKDF(algorithm=hashes.SHA256(), length=48, salt=None, info=DERIVATION_INFO).derive(secret)
+        private = ec.derive_private_key(int.from_bytes(material, "big") % (P256_ORDER - 1) + 1, ec.SECP256R1())
+        key = PassKey(thumbprint(private.public_key()), private, private.public_key())
+        return cls(key, (key,), "derived from JWT_SECRET")
+
+    @classmethod
     def from_pem(cls, pem: str, where: str = "PASS_KEY") -> PassKeys:
         private = PassKey.from_pem("", pem.encode(), where)
         key = PassKey(thumbprint(private.public), private.private, private.public)
@@ -166,9 +179,9 @@ def read_signing(directory: Path) -> str:
     return kid
 
 
-def pass_keys_from_env(environ: Mapping[str, str]) -> tuple[PassKeys, bool]:
+def pass_keys_from_env(environ: Mapping[str, str], secret: bytes | None) -> tuple[PassKeys, bool]:
     """The configured keys and whether they were generated here; :class:`PassKeyError` names no variable
-    (the caller, the settings, does)."""
+    (the caller, the settings, does). ``secret`` is the operator's ``JWT_SECRET`` (None when generated)."""
     directory = environ.get("PASS_KEYS_DIR", "").strip()
     pem = environ.get("PASS_KEY", "").strip()
     if directory and pem:
@@ -177,6 +190,8 @@ def pass_keys_from_env(environ: Mapping[str, str]) -> tuple[PassKeys, bool]:
         return PassKeys.from_directory(Path(directory)), False
     if pem:
         return PassKeys.from_pem(pem), False
+    if secret is not None:
+        return PassKeys.derived(secret), False
     return PassKeys.generate(), True
 
 

@@ -72,7 +72,7 @@ def safe_return_to(raw: str | None, allowed_origins: Collection[str]) -> str | N
 
     Accepted: a path on the room's own origin (``/sale?item=3``: one leading ``/``, not ``//`` even
     percent-encoded), or an absolute ``http``/``https`` URL whose normalised origin is in
-    ``allowed_origins`` (as :func:`parse_origin` normalises them). Refused: other schemes, relative
+    ``allowed_origins`` (as :func:`parse_origin` normalises them; callers add :func:`own_origin`). Refused: other schemes, relative
     paths, protocol-relative ``//host``, userinfo, controls, whitespace, backslashes, malformed
     escapes or hosts, and anything whose rebuilt form is longer than :data:`MAX_RETURN_TO`.
     """
@@ -96,6 +96,22 @@ def safe_return_to(raw: str | None, allowed_origins: Collection[str]) -> str | N
             return None
         target = origin + _rest(parts.path, parts.query, parts.fragment)
     return target if len(target) <= MAX_RETURN_TO else None
+
+
+def return_to_param(query_string: str, parsed: str | None) -> str | None:
+    """The ``return_to`` a room URL carries, also when a proxy wrote the original URL unencoded.
+
+    nginx's ``return 302 /queue/?return_to=$request_uri`` cannot escape ``$request_uri``, so
+    ``/item?id=3&size=m`` arrives as two query parameters and a standard parse keeps only
+    ``/item?id=3``. When the query *starts* with ``return_to=``, its whole rest is the URL: as it is when
+    it holds a literal ``?`` or ``&`` (an unencoded URL keeps its own escapes), else percent-decoded
+    once (an encoded one). Otherwise ``parsed``, the framework's reading, stands. Whatever comes out
+    still goes through :func:`safe_return_to`.
+    """
+    if not query_string.startswith("return_to="):
+        return parsed
+    rest = query_string[len("return_to=") :]
+    return rest if ("?" in rest or "&" in rest) else unquote(rest)
 
 
 def parse_origin(raw: str) -> str:
@@ -144,6 +160,18 @@ def parse_cookie_domain(raw: str) -> str:
             f"expected a parent domain name such as shop.example (not an IP address or a single label), got {raw!r}"
         )
     return text
+
+
+def own_origin(scheme: str, host_header: str) -> str | None:
+    """The room's own origin as this request reached it (``scheme://Host``), or None when the Host is malformed.
+
+    Always allowed as a target: a visitor's browser sends the room's real host, and an absolute URL
+    on it (what forward-auth builds from ``X-Forwarded-*``) is no more a redirect elsewhere than a path.
+    """
+    try:
+        return parse_origin(f"{scheme}://{host_header}") if host_header and "/" not in host_header else None
+    except ValueError:
+        return None
 
 
 def host_of(host_header: str) -> str:

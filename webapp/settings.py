@@ -154,11 +154,15 @@ def _optional_dir(variable: str, raw: str) -> Path | None:
     return path
 
 
-def _pass_keys(environ: Mapping[str, str]) -> tuple[PassKeys, bool]:
-    """``PASS_KEYS_DIR`` (or ``PASS_KEY``) loaded and checked now, so a bad key stops start-up, not a request."""
+def _pass_keys(environ: Mapping[str, str], secret: bytes | None) -> tuple[PassKeys, bool]:
+    """``PASS_KEYS_DIR`` (or ``PASS_KEY``) loaded and checked now, so a bad key stops start-up, not a request.
+
+    Without either, a configured ``JWT_SECRET`` derives the key: replicas that already share the secret
+    then share the pass key too (a key generated per replica would refuse the others' passes).
+    """
     variable = "PASS_KEYS_DIR" if environ.get("PASS_KEYS_DIR", "").strip() else "PASS_KEY"
     try:
-        return pass_keys_from_env(environ)
+        return pass_keys_from_env(environ, secret)
     except PassKeyError as exc:
         raise SettingsError(variable, str(exc)) from None
 
@@ -271,7 +275,7 @@ class Settings:
         if len(event_name) > 120:
             raise SettingsError("EVENT_NAME", "must be at most 120 characters")
         proxies = _proxies(environ.get("TRUSTED_PROXIES", ""))
-        pass_keys, pass_keys_generated = _pass_keys(environ)
+        pass_keys, pass_keys_generated = _pass_keys(environ, None if generated else secret)
         return cls(
             redis_url=_redis_url(environ),
             jwt_secret=secret,

@@ -118,7 +118,7 @@ def test_rotation_across_restarts_keeps_old_passes_until_their_key_is_retired(re
         assert kids(app) == [second]
         assert auth(app, old) == 401
         assert auth(app, newer) == 200
-        assert f"passes signed by key {second} from {directory}" in app.log()
+        assert f"passes signed by key {second} ({directory})" in app.log()
     finally:
         app.stop()
 

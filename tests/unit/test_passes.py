@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.unit.test_tokens import b64url, b64url_json, pass_claims, sign_pass
+from tests.support.tokens import b64url, b64url_json
+from tests.unit.test_tokens import pass_claims, sign_pass
 from webapp import passkeys
 from webapp.passkeys import PassKey, PassKeyError, PassKeys, thumbprint
 from webapp.settings import Settings, SettingsError
@@ -332,6 +333,20 @@ def test_zero_config_generates_a_key_and_says_so() -> None:
     assert settings.pass_aud == "pass:main"
     assert Settings.from_env({"QUEUE_NAME": "presale"}).pass_aud == "pass:presale"
     assert Settings.from_env({"PASS_AUDIENCE": "shop"}).pass_aud == "shop"
+
+
+def test_without_pass_keys_replicas_sharing_jwt_secret_share_a_derived_key() -> None:
+    secret = "a-shared-jwt-secret-of-at-least-32-bytes"
+    one, other = Settings.from_env({"JWT_SECRET": secret}), Settings.from_env({"JWT_SECRET": secret})
+    assert not one.pass_keys_generated
+    assert one.pass_keys.source == "derived from JWT_SECRET"
+    assert one.pass_keys.signing.kid == other.pass_keys.signing.kid
+    assert one.pass_keys.signing.pem() == other.pass_keys.signing.pem()
+    assert Settings.from_env({"JWT_SECRET": secret + "!"}).pass_keys.signing.kid != one.pass_keys.signing.kid
+    codec = TokenCodec(secret.encode(), "main", one.pass_keys)
+    assert TokenCodec(secret.encode(), "main", other.pass_keys).read_pass(codec.issue_pass(TICKET, NOW, 60), NOW)
+    key = PassKey.generate()
+    assert Settings.from_env({"JWT_SECRET": secret, "PASS_KEY": key.pem().decode()}).pass_keys.signing.kid == key.kid
 
 
 def test_pass_key_in_the_environment_is_shared_as_is() -> None:

@@ -12,9 +12,11 @@ from webapp.return_to import (
     MAX_RETURN_TO,
     cookie_reaches,
     host_of,
+    own_origin,
     parse_cookie_domain,
     parse_origin,
     parse_origins,
+    return_to_param,
     safe_return_to,
     with_handoff,
 )
@@ -288,3 +290,42 @@ def test_handoff_is_appended_once(target: str, expected: str) -> None:
     handed = with_handoff(target, "P.Q.R")
     assert handed == expected
     assert parse_qs(urlsplit(handed).query)["sq_pass"] == ["P.Q.R"]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "expected"),
+    [
+        ("http", "room.test", "http://room.test"),
+        ("https", "Queue.Example:443", "https://queue.example"),
+        ("http", "127.0.0.1:8000", "http://127.0.0.1:8000"),
+        ("http", "[::1]:8000", "http://[::1]:8000"),
+        ("http", "", None),
+        ("http", "evil.example/x", None),
+        ("http", "user@evil.example", None),
+        ("http", "x:{", None),
+        ("ws", "room.test", None),
+    ],
+)
+def test_own_origin(scheme: str, host: str, expected: str | None) -> None:
+    assert own_origin(scheme, host) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "parsed", "expected"),
+    [
+        ("return_to=/item?id=3&size=m", "/item?id=3", "/item?id=3&size=m"),  # nginx's unencoded $request_uri
+        ("return_to=/search?q=a%26b", "/search?q=a&b", "/search?q=a%26b"),  # its own escapes kept
+        ("return_to=%2Fitem%3Fid%3D3%26size%3Dm", "/item?id=3&size=m", "/item?id=3&size=m"),  # encoded
+        ("return_to=https%3A%2F%2Fshop.example%2Fx", "https://shop.example/x", "https://shop.example/x"),
+        ("m=used&return_to=/a", "/a", "/a"),  # not first: the framework's reading
+        ("", None, None),
+        ("return_to=", "", ""),
+    ],
+)
+def test_return_to_param(query: str, parsed: str | None, expected: str | None) -> None:
+    assert return_to_param(query, parsed) == expected
+
+
+def test_an_unencoded_url_still_meets_the_allow_list() -> None:
+    raw = return_to_param("return_to=//evil.example/?a=1&b=2", "//evil.example/?a=1")
+    assert safe_return_to(raw, SHOP) is None

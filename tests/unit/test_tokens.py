@@ -11,12 +11,10 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.tokens import b64url, b64url_json, es256_by_hand
 from webapp.passkeys import PassKey, PassKeys
 from webapp.tokens import (
     ISSUER,
@@ -41,14 +39,6 @@ KEYS = PassKeys.generate()
 @pytest.fixture
 def codec() -> TokenCodec:
     return TokenCodec(SECRET, QUEUE, KEYS)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_json(value: object) -> str:
-    return b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
 def unb64url_json(segment: str) -> Any:
@@ -91,9 +81,7 @@ def sign(claims: dict[str, Any], secret: bytes = SECRET, algorithm: str = "HS256
 
 def sign_pass(claims: dict[str, Any], key: PassKey = KEYS.signing, header: dict[str, Any] | None = None) -> str:
     """A pass signed ES256 by ``key`` whatever its claims or header say (PyJWT would refuse some claims)."""
-    signing_input = f"{b64url_json(header or {'alg': 'ES256', 'typ': 'JWT', 'kid': key.kid})}.{b64url_json(claims)}"
-    r, s = decode_dss_signature(key.private.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
-    return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    return es256_by_hand(claims, key, header)
 
 
 def without(claims: dict[str, Any], name: str) -> dict[str, Any]:

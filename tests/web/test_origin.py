@@ -9,9 +9,9 @@ import jwt
 import pytest
 
 from tests.support.config import TEST_SECRET
+from tests.support.tokens import b64url_json
 from tests.support.waiting import wait_until_sync
 from tests.support.web import Client, ClientFactory
-from tests.unit.test_tokens import b64url_json
 from webapp.passkeys import PassKey
 from webapp.tokens import TokenCodec
 
@@ -72,6 +72,7 @@ def test_a_valid_pass_in_the_cookie_or_bearer_is_allowed_with_identity_headers(m
         {"Authorization": "Basic dXNlcjpwYXNz", "Cookie": f"sq_pass={token}"},  # the origin's own auth
         {"Authorization": "Bearer not-a-pass", "Cookie": f"sq_pass={token}"},
         {"Cookie": f"other=1; sq_pass={token}; sq_ticket=garbage"},
+        {"Cookie": f"sq_pass=a.b.c; sq_pass={token}"},  # a parent-domain cookie beside the host's own
     ):
         client.cookies.clear()
         response = client.get("/auth", headers=headers)
@@ -82,6 +83,9 @@ def test_a_valid_pass_in_the_cookie_or_bearer_is_allowed_with_identity_headers(m
         assert response.headers["cache-control"] == "no-store"
         assert "set-cookie" not in response.headers
     client.cookies.clear()
+    # Envoy's ext_authz asks with the original request's method; the answer is the same, and nothing changes.
+    for method in ("POST", "PUT", "DELETE"):
+        assert client.request(method, "/auth", headers=bearer(token)).status_code == 200
     head = client.head("/auth", headers=bearer(token))
     assert head.status_code == 200
     assert head.content == b""
@@ -188,6 +192,9 @@ def test_deny_redirect_is_a_302_to_the_room_carrying_the_original_url(
 
 def test_deny_redirect_escapes_what_it_carries(make_client: ClientFactory) -> None:
     client = make_client()
+    client.cookies.clear()
+    among_others = client.get("/auth?x=1&deny=redirect&y", follow_redirects=False)
+    assert (among_others.status_code, among_others.headers["location"]) == (302, "/")
     location = _location(client, {"X-Original-URI": "/a?next=/b&c=d#frag"})
     assert location == "/?return_to=%2Fa%3Fnext%3D%2Fb%26c%3Dd%23frag"
 

@@ -212,3 +212,29 @@ def test_a_remembered_origin_no_longer_listed_is_ignored(make_client: ClientFact
     assert page.status_code == 200
     admitted = join_htmx(after, open_room(after, None))
     assert admitted.headers["hx-redirect"] == PREFIX + "/checkout"
+
+
+def test_the_rooms_own_origin_is_allowed_without_configuration(make_client: ClientFactory) -> None:
+    """What forward-auth builds from X-Forwarded-* on one host: an absolute URL on the room's own origin."""
+    client = make_client(ROOT_PATH=PREFIX)
+    admitted = join_htmx(client, open_room(client, "http://room.test/item?id=3"))
+    assert admitted.headers["hx-redirect"] == "http://room.test/item?id=3"  # same host: no hand-off
+    other = make_client(ROOT_PATH=PREFIX)
+    page = other.get(f"{PREFIX}/?return_to={quote('https://room.test/item', safe='')}", headers=HTML)
+    assert cookies_set(page, "sq_return") == []  # https is another origin than this http room
+
+
+def test_a_doubled_or_odd_return_to_is_never_a_server_error(make_client: ClientFactory) -> None:
+    client = room(make_client)
+    for query in ("return_to=/a&return_to=/b", "return_to=", "return_to=%00", "return_to=%ff%fe", "return_to"):
+        response = client.get(f"{PREFIX}/?{query}", headers=HTML, follow_redirects=False)
+        assert response.status_code < 500, query
+        assert "evil" not in response.headers.get("location", "")
+
+
+def test_an_unencoded_return_to_keeps_its_whole_query(make_client: ClientFactory) -> None:
+    """What nginx's ``return 302 /queue/?return_to=$request_uri`` sends: the original URL, unescaped."""
+    client = room(make_client)
+    page = client.get(PREFIX + "/?return_to=/item?id=3&size=m", headers=HTML)
+    admitted = join_htmx(client, page)
+    assert admitted.headers["hx-redirect"] == "/item?id=3&size=m"

@@ -208,7 +208,12 @@ def test_the_console_works_under_the_prefix(make_client: ClientFactory) -> None:
     assert 'data-testid="admin-panel"' in console.text
     urls = assert_all_prefixed(console.text)
     assert f"{PREFIX}/admin/panel" in urls
-    assert client.get(PREFIX + "/admin/panel", headers=HTMX).status_code == 200
+    panel = client.get(PREFIX + "/admin/panel", headers=HTMX)
+    assert panel.status_code == 200
+    assert f"{PREFIX}/admin/pause" in assert_all_prefixed(panel.text)
+    paused = client.post(PREFIX + "/admin/pause", data={"_csrf_token": csrf_of(console.text)}, follow_redirects=False)
+    assert paused.headers["location"] == PREFIX + "/admin"
+    assert client.get(PREFIX + "/admin/events.csv").status_code == 200
 
 
 def test_without_root_path_nothing_moves(make_client: ClientFactory) -> None:

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from webapp import metrics
 from webapp.queue.joinlimit import JoinLimited
 from webapp.queue.window import Status
-from webapp.return_to import cookie_reaches, host_of, safe_return_to, with_handoff
+from webapp.return_to import cookie_reaches, host_of, own_origin, return_to_param, safe_return_to, with_handoff
 from webapp.room import Admission, EarlierEpochError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import AccessPass, Ticket, TokenError
 from webapp.web.clients import client_address
@@ -142,10 +142,18 @@ def _see_other(request: HTMXRequest, name: str, query: str = "") -> Redirect:
     return Redirect(url_for(request, name) + query, status_code=HTTP_303_SEE_OTHER)
 
 
+def _return_to(request: HTMXRequest, room: WaitingRoom, raw: str | None) -> str | None:
+    """``raw`` rebuilt if it may be a return target: a path, the room's own origin or one of RETURN_ORIGINS."""
+    if not raw:
+        return None
+    own = own_origin(request.scope.get("scheme", "http"), request.headers.get("host", ""))
+    origins = room.settings.return_origins
+    return safe_return_to(raw, (*origins, own) if own is not None else origins)
+
+
 def _remembered(request: HTMXRequest, room: WaitingRoom) -> str | None:
     """Where this visitor asked to be sent on admission (the return cookie), if still allowed."""
-    target = read_return_cookie(request, room.settings.jwt_secret)
-    return safe_return_to(target, room.settings.return_origins)
+    return _return_to(request, room, read_return_cookie(request, room.settings.jwt_secret))
 
 
 def _send_to(request: HTMXRequest, room: WaitingRoom, target: str, pass_token: str) -> Response[Any]:
@@ -196,7 +204,8 @@ async def room_page(
     """
     room = room_of(request)
     settings = room.settings
-    asked = safe_return_to(return_to, settings.return_origins)
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    asked = _return_to(request, room, return_to_param(query, return_to))
     target = asked or _remembered(request, room)
     held = read_cookie(request, PASS_COOKIE)
     if held is not None and _pass_of(request, room) is not None:  # already admitted
