@@ -252,11 +252,15 @@ async def verify_pass(
         return Verification(Verdict.INVALID, why=f"algorithm {header.get('alg')!r} is not {ALGORITHM}")
     if not isinstance(kid, str) or not kid:
         return Verification(Verdict.INVALID, why="no kid")
+    started = clock()
     key = await keys.key(kid)
     if key is None:
-        if keys.reachable:
+        if keys.reachable and keys.fetched_at is not None and keys.fetched_at >= started:
             return Verification(Verdict.INVALID, why=f"unknown key {kid!r}")
-        return Verification(Verdict.UNAVAILABLE, why=f"unknown key {kid!r} and the key set is unreachable")
+        # Not in a set fetched before this request, and the cool-down forbids asking again (or the room is
+        # down): it may be a key published since. Refusing would send the visitor to the room, which (holding
+        # a pass it accepts) sends them straight back; "retry in N s" ends when the set can be refetched.
+        return Verification(Verdict.UNAVAILABLE, why=f"unknown key {kid!r}; the key set cannot be refetched yet")
     try:
         claims = jwt.decode(
             token,
@@ -389,11 +393,17 @@ class QueueGate:
         await _respond(scope, send, 303, [("location", self._room_location(target))])
 
     async def _to_the_room(self, scope: Scope, send: Send) -> None:
-        location = self._room_location(_asked_url(scope, drop_handoff=True))
+        """303 to the room for a page; 401 for an image, script or fetch, which must not become the return_to
+        the room remembers (a favicon asked for on the way would otherwise be where the visitor lands)."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await _respond(scope, send, 303, [("location", location)])
+        if not _navigation(scope):
+            await _respond(
+                scope, send, 401, [("content-type", "text/plain; charset=utf-8")], b"a waiting-room pass is needed\n"
+            )
+            return
+        await _respond(scope, send, 303, [("location", self._room_location(_asked_url(scope, drop_handoff=True)))])
 
     def _room_location(self, asked: str) -> str:
         """``ROOM_URL?return_to=...``: a path when the room is on this very origin (which the room accepts
@@ -426,6 +436,12 @@ class QueueGate:
 def _headers(scope: Scope) -> Iterable[tuple[str, str]]:
     for name, value in scope.get("headers", ()):
         yield name.decode("latin-1").lower(), value.decode("latin-1")
+
+
+def _navigation(scope: Scope) -> bool:
+    """Whether the browser is loading a page (``Sec-Fetch-Mode: navigate``); clients that do not say are."""
+    mode = next((value for name, value in _headers(scope) if name == "sec-fetch-mode"), None)
+    return mode is None or mode.strip().lower() in ("navigate", "nested-navigate")
 
 
 def _presented_pass(scope: Scope) -> str | None:

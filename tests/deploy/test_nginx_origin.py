@@ -218,3 +218,25 @@ def test_the_redirect_keeps_to_this_host(nginx: Nginx) -> None:
     location = call(nginx, "//evil.example/x").headers["location"]
     assert urlsplit(location).netloc == ""
     assert location.startswith("/queue/?return_to=")
+
+
+@pytest.mark.parametrize("mode", ["no-cors", "cors", "same-origin"])
+def test_an_image_or_fetch_without_a_pass_gets_a_401_not_a_redirect(nginx: Nginx, mode: str) -> None:
+    reply = call(nginx, "/products/2.png", headers={"Sec-Fetch-Mode": mode})
+    assert reply.status == 401
+    assert "location" not in reply.headers
+    assert call(nginx, "/products/2", headers={"Sec-Fetch-Mode": "navigate"}).status == 302
+
+
+@pytest.mark.parametrize("path", ["/static/shop.css", "/healthz", "/favicon.ico"])
+def test_assets_and_health_need_no_pass(nginx: Nginx, room: StandIn, shop: StandIn, path: str) -> None:
+    reply = call(nginx, path, headers={"X-Queue-Position": "1"})
+    assert reply.status == 200
+    assert room.requests_to("/queue/auth") == []
+    assert "x-queue-position" not in shop.seen[-1].headers or shop.seen[-1].headers["x-queue-position"] == ""
+
+
+def test_a_path_that_only_starts_like_an_asset_still_needs_a_pass(nginx: Nginx, shop: StandIn) -> None:
+    assert call(nginx, "/healthz/../products/2").status == 302
+    assert call(nginx, "/staticky").status == 302
+    assert shop.seen == []

@@ -71,8 +71,11 @@ async def ask(
     bearer: str | None = None,
     method: str = "GET",
     scheme: str = "http",
+    fetch_mode: str | None = None,
 ) -> Answer:
     headers = [(b"host", b"shop.test")]
+    if fetch_mode is not None:
+        headers.append((b"sec-fetch-mode", fetch_mode.encode()))
     if cookie is not None:
         headers.append((b"cookie", f"theme=dark; sq_pass={cookie}; other=1".encode()))
     if bearer is not None:
@@ -168,6 +171,14 @@ async def test_a_stranger_is_sent_to_the_room_with_the_exact_url_asked_for(gate:
     assert answer.header("cache-control") == "no-store"
 
 
+@pytest.mark.parametrize(("mode", "status"), [("navigate", 303), ("NAVIGATE", 303), ("no-cors", 401), ("cors", 401)])
+async def test_only_a_page_load_is_sent_to_the_room(gate: QueueGate, mode: str, status: int) -> None:
+    """A favicon or fetch on the way must not become the page the room carries the visitor back to."""
+    answer = await ask(gate, "/products/2.png", fetch_mode=mode)
+    assert answer.status == status
+    assert ("location" in answer.headers) is (status == 303)
+
+
 async def test_the_room_url_s_own_query_is_kept(room: JwksServer, clock: Clock) -> None:
     gate = QueueGate(Shop(), room_url=ROOM + "?lang=fr", jwks_url=room.url, clock=clock)
     location = (await ask(gate, "/sale")).header("location")
@@ -235,20 +246,39 @@ async def test_an_unknown_kid_refetches_at_most_once_per_cool_down(
     assert (await ask(gate, cookie=signer.sign(NOW))).status == 200
     assert room.requests == 1
 
-    clock.now += 29  # within 30 s of the last fetch: an unknown kid is refused without asking
-    assert (await ask(gate, cookie=signer.sign(clock.now, kid="made-up"))).status == 303
+    clock.now += 20  # within 30 s of the last fetch: the room is not asked, the visitor is told when to retry
+    waiting = await ask(gate, cookie=signer.sign(clock.now, kid="made-up"))
+    assert waiting.status == 503
+    assert waiting.header("retry-after") == "10"
     assert room.requests == 1
 
-    clock.now += 1
-    for _ in range(5):  # a storm of made-up kids: the first one asks, the others wait for the cool-down
-        assert (await ask(gate, cookie=signer.sign(clock.now, kid="made-up-" + str(_)))).status == 303
+    clock.now += 10
+    assert (await ask(gate, cookie=signer.sign(clock.now, kid="made-up-0"))).status == 303  # the room has none
+    for n in range(1, 5):  # a storm of made-up kids waits for the cool-down
+        clock.now += 1
+        assert (await ask(gate, cookie=signer.sign(clock.now, kid=f"made-up-{n}"))).status == 503
     assert room.requests == 2
 
-    clock.now += 30
+    clock.now += 26
     assert (await ask(gate, cookie=signer.sign(clock.now, kid="made-up-again"))).status == 303
     assert room.requests == 3
     assert (await ask(gate, cookie=signer.sign(clock.now))).status == 200  # known keys never wait
     assert room.requests == 3
+
+
+async def test_a_key_published_during_the_cool_down_is_used_once_it_ends(
+    gate: QueueGate, room: JwksServer, signer: PassSigner, clock: Clock
+) -> None:
+    """A room that signs with a key too soon after publishing it: visitors wait a little, never loop."""
+    assert (await ask(gate, cookie=signer.sign(NOW))).status == 200
+    following = PassSigner()
+    room.publish(signer, following)
+    clock.now += 5
+    token = following.sign(clock.now)
+
+    assert (await ask(gate, cookie=token)).status == 503
+    clock.now += 25
+    assert (await ask(gate, cookie=token)).status == 200
 
 
 async def test_concurrent_unknown_kids_share_one_fetch(gate: QueueGate, room: JwksServer, signer: PassSigner) -> None:

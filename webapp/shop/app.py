@@ -6,6 +6,7 @@ instances Litestar builds for each route, so the key set is fetched once for the
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ def _home() -> Path:
 def _view(request: Request[Any, Any, Any], clock: Clock, event_name: str, **context: Any) -> dict[str, Any]:
     queue_pass: QueuePass = request.scope["state"][STATE_KEY]
     expires = datetime.fromtimestamp(queue_pass.expires_at, tz=UTC)
-    minutes_left = max(0, int((queue_pass.expires_at - clock()) // 60))
+    minutes_left = max(0, math.ceil((queue_pass.expires_at - clock()) / 60))
     return {
         "queue_pass": queue_pass,
         "expires_iso": expires.isoformat(),
