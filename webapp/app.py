@@ -139,6 +139,22 @@ def _log_pace_difference(room: WaitingRoom, settings: Settings) -> None:
         )
 
 
+def _log_draw(room: WaitingRoom, settings: Settings) -> None:
+    """Say what a scheduled sale will do: its commitment, or why SALE_OPENS_AT has no effect here."""
+    view = room.watcher.view()
+    if settings.sale_opens_at is None or view is None:
+        return
+    if view.draw is None:
+        log.warning(
+            "SALE_OPENS_AT is set but queue %r already existed without a draw: no pre-queue (use a new QUEUE_NAME)",
+            settings.queue_name,
+        )
+        return
+    if view.draw.opens_at_ms != round(settings.sale_opens_at * 1000):
+        log.warning("this replica's SALE_OPENS_AT differs from the queue's stored opening: the stored one is in effect")
+    log.info("scheduled sale: the draw's commitment is sha256(seed) = %s", view.draw.commitment)
+
+
 def create_app(settings: Settings | None = None, clock: Callable[[], float] = time.time) -> Litestar:
     """Build the application; settings default to the process environment (for ``uvicorn --factory``)."""
     if settings is None:
@@ -200,6 +216,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
         except RedisError as exc:
             log.warning("Redis is not reachable at start-up (%s); serving 503 until it is", exc)
         _log_pace_difference(room, settings)
+        _log_draw(room, settings)
         tasks = [asyncio.create_task(watcher.run()), asyncio.create_task(slider.run())]
         if room.activity is not None:
             tasks.append(asyncio.create_task(room.activity.run()))

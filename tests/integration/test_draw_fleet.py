@@ -4,6 +4,7 @@ restart without persistence during the pre-queue neither reissues an arrival ind
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -40,10 +41,13 @@ def wait_for_draw(server: AppProcess, timeout: float = 30) -> dict[str, Any]:
     return seen
 
 
+OPENS_IN = 12.0
+
+
 @pytest.fixture
 def fleet(redis_url: str, tmp_path: Path) -> Iterator[list[AppProcess]]:
-    """Three replicas of one scheduled sale, one place let in every hour (nothing slides during the test)."""
-    opens = opening_in(12)
+    """Three replicas of one scheduled sale opening OPENS_IN s from now, one place let in every hour."""
+    opens = opening_in(OPENS_IN)
     servers: list[AppProcess] = []
     try:
         for i in range(3):
@@ -78,6 +82,43 @@ def test_three_replicas_agree_on_every_drawn_position(fleet: list[AppProcess]) -
     assert sorted(fleet[0].status(t["token"])["position"] for t in tickets) == list(range(1, 10))
     later = fleet[1].join()
     assert later["position"] == 10
+
+
+@pytest.mark.timeout(90)
+def test_joins_racing_the_opening_get_an_index_up_to_n_or_a_position_above_it(fleet: list[AppProcess]) -> None:
+    """Three clients hammer three replicas across the opening instant: every join is an arrival index in
+    1..N or a position in N+1..M, the two sets together are exactly 1..M (none twice, none missing)."""
+    opens_at = datetime.fromisoformat(published(fleet[0])["opens_at"]).timestamp()
+    wait_until_sync(lambda: time.time() > opens_at - 1.5, OPENS_IN + 5, what="the opening drawing near")
+    answers: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    drawn = threading.Event()
+
+    def hammer(server: AppProcess) -> None:
+        after = 0
+        while after < 15:
+            answer = server.join()
+            with lock:
+                answers.append(answer)
+            after += drawn.is_set()
+
+    def watch() -> None:
+        wait_for_draw(fleet[0])
+        drawn.set()
+
+    threads = [threading.Thread(target=hammer, args=(s,)) for s in fleet] + [threading.Thread(target=watch)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=40)
+    assert not any(thread.is_alive() for thread in threads)
+    size = published(fleet[0])["size"]
+    arrivals = sorted(a["arrival_index"] for a in answers if a["status"] == "prequeue")
+    positions = sorted(a["position"] for a in answers if a["status"] != "prequeue")
+    assert arrivals == list(range(1, size + 1))
+    assert positions == list(range(size + 1, len(answers) + 1))
+    assert arrivals
+    assert positions
 
 
 @pytest.mark.timeout(90)

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import redis
 
-from tests.support import wait_until_sync
+from tests.support import TEST_SECRET, wait_until_sync
 from tests.support.web import Client, ClientFactory, csrf_of
 from webapp import draw
 from webapp.queue.keys import queue_keys
+from webapp.tokens import TokenCodec
 
 HTMX = {"HX-Request": "true"}
 HTML = {"Accept": "text/html"}
@@ -139,3 +140,14 @@ def test_at_opening_every_ticket_gets_its_drawn_position_and_later_joiners_come_
     later = client.post("/join").json()
     assert later["position"] == 4
     assert later["status"] == "waiting"
+
+
+def test_a_prequeue_ticket_of_another_draw_is_refused(make_client: ClientFactory) -> None:
+    client = make_client(SALE_OPENS_AT=rfc3339_in(3600))
+    client.post("/join")
+    ordinary = TokenCodec(TEST_SECRET.encode(), "main").issue_ticket(1, 0, int(time.time()), 3600)
+    other = TokenCodec(TEST_SECRET.encode(), "main").mint_ticket(1, 0, int(time.time()), 3600, draw="f" * 16)[0]
+    assert client.get("/status", headers=bearer(ordinary)).status_code == 200  # an ordinary ticket: no draw named
+    refused = client.get("/status", headers=bearer(other))
+    assert refused.status_code == 401
+    assert "draw" in refused.json()["detail"]
