@@ -531,3 +531,11 @@ async def test_the_memory_of_verified_passes_is_bounded(
     for token in tokens:
         assert (await ask(gate, cookie=token)).status == 200
     assert list(gate._verified) == tokens[-3:]
+
+
+async def test_the_first_valid_pass_among_several_cookies_wins(gate: QueueGate, signer: PassSigner) -> None:
+    stale = signer.sign(NOW - 700, ttl=600, position=1)
+    current = signer.sign(NOW, position=9)
+    assert queue_pass_of(await ask(gate, cookie=f"{stale}; sq_pass={current}")).position == 9
+    assert queue_pass_of(await ask(gate, cookie=stale, bearer=current)).position == 9
+    assert (await ask(gate, cookie=f"{stale}; sq_pass=junk")).status == 303
