@@ -27,6 +27,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +239,11 @@ def promote(directory: Path, kid: str) -> str:
     return keys.signing.kid
 
 
+def published_for(directory: Path, kid: str, now: float) -> float:
+    """Seconds since ``kid`` was added (its file's age): an upper bound on how long verifiers can know it."""
+    return now - (directory / f"{kid}.pem").stat().st_mtime
+
+
 def retire(directory: Path, kid: str) -> None:
     """Delete ``kid``: passes it signed are refused once the room restarts. The signing key cannot be retired."""
     keys = PassKeys.from_directory(directory)
@@ -279,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"run: python -m webapp.passkeys promote --dir {directory} {kid}"
             )
         elif args.command == "promote":
+            age = published_for(directory, args.kid, time.time()) if (directory / f"{args.kid}.pem").is_file() else 0
+            if 0 <= age < PUBLISH_BEFORE_SIGNING:
+                print(
+                    f"passkeys: warning: {args.kid} was added {age:.0f} s ago; passes it signs are refused by "
+                    f"verifiers that have not seen it yet: let the room publish it for {PUBLISH_BEFORE_SIGNING} s first",
+                    file=sys.stderr,
+                )
             previous = promote(directory, args.kid)
             print(
                 f"{args.kid} signs after the next restart; {previous} stays published: retire it once "

@@ -140,3 +140,20 @@ def test_a_broken_key_directory_stops_start_up_with_one_line(redis_url: str, tmp
         f"session-queue: invalid configuration: PASS_KEYS_DIR: no <kid>.pem key in {empty} "
         f"(create one with: python -m webapp.passkeys init --dir {empty})"
     ]
+
+
+def test_replicas_sharing_jwt_secret_accept_each_others_passes(redis_url: str, tmp_path: Path) -> None:
+    """No pass key configured, as in a deployment from before passes had keys: JWT_SECRET derives one."""
+    env = {"WINDOW_SIZE": "1000", "WINDOW_INTERVAL": "3600"}
+    first = app_process(redis_url, tmp_path / "first.log", **env)
+    second = app_process(redis_url, tmp_path / "second.log", **env)
+    first.start()
+    try:
+        second.start()
+        token = new_pass(first)
+        assert auth(second, token) == 200
+        assert kids(first) == kids(second) == [kid_of(token)]
+        assert "derived from JWT_SECRET" in second.log()
+    finally:
+        second.stop()
+        first.stop()

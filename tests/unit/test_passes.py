@@ -279,6 +279,12 @@ def test_rotation_publishes_before_signing_and_keeps_the_previous_key(tmp_path: 
         codec.read_pass(old_pass, NOW)
 
 
+def test_a_keys_age_is_its_files_age(tmp_path: Path) -> None:
+    kid = passkeys.init(tmp_path)
+    added = (tmp_path / f"{kid}.pem").stat().st_mtime
+    assert passkeys.published_for(tmp_path, kid, added + 120) == pytest.approx(120)
+
+
 def test_key_files_are_private_to_their_owner(tmp_path: Path) -> None:
     kid = passkeys.init(tmp_path / "keys")
     assert stat.S_IMODE((tmp_path / "keys" / f"{kid}.pem").stat().st_mode) == 0o600
@@ -304,7 +310,7 @@ def test_the_command_line_walks_a_rotation(tmp_path: Path, capsys: pytest.Captur
     assert passkeys.main(["add", "--dir", directory]) == 0
     added = capsys.readouterr().out.split("added ")[1].split(":")[0]
     assert passkeys.main(["promote", "--dir", directory, added]) == 0
-    capsys.readouterr()
+    assert "was added 0 s ago" in capsys.readouterr().err  # promoted too early: said, not refused
     assert passkeys.main(["list", "--dir", directory]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert f"{added}  signing" in listing
