@@ -64,6 +64,8 @@ MAX_JWKS_BYTES: Final = 256 * 1024
 DEFAULT_MAX_AGE: Final = 60.0
 MAX_MAX_AGE: Final = 3600.0
 STATE_KEY: Final = "queue_pass"
+MAX_REMEMBERED: Final = 10_000
+MAX_PRESENTED: Final = 4
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,9})\"?\s*(?:,|$)", re.IGNORECASE)
 
 
@@ -124,6 +126,9 @@ class KeySet:
     @property
     def kids(self) -> frozenset[str]:
         return frozenset(self._keys)
+
+    def has(self, kid: str) -> bool:
+        return kid in self._keys
 
     def may_fetch(self) -> bool:
         return self.attempted_at is None or self._clock() - self.attempted_at >= self.cooldown
@@ -341,6 +346,7 @@ class QueueGate:
         self.site_name = site_name
         self.clock = clock
         self.leeway = leeway
+        self._verified: dict[str, tuple[QueuePass, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.allowed(scope.get("path", "")):
@@ -350,15 +356,16 @@ class QueueGate:
         if handoff is not None:
             await self._hand_off(scope, send, handoff)
             return
-        token = _presented_pass(scope)
-        if token is not None:
+        unavailable = False
+        for token in _presented_passes(scope):  # the first valid one wins (a stale cookie may come first)
             checked = await self.verify(token)
             if checked.queue_pass is not None:
                 await self.app(_with_pass(scope, checked.queue_pass), receive, send)
                 return
-            if checked.verdict is Verdict.UNAVAILABLE:
-                await self._unavailable(scope, send)
-                return
+            unavailable = unavailable or checked.verdict is Verdict.UNAVAILABLE
+        if unavailable:
+            await self._unavailable(scope, send)
+            return
         if not await self.keys.check_reachable():
             await self._unavailable(scope, send)
             return
@@ -371,9 +378,23 @@ class QueueGate:
         return any(path == entry or (entry.endswith("/") and path.startswith(entry)) for entry in self.allow)
 
     async def verify(self, token: str) -> Verification:
-        return await verify_pass(
+        """Verify a pass, remembering it until it expires: a shopper's next requests cost a dict lookup, not an
+        ES256 verification (~250 µs). A remembered pass is dropped as soon as its key leaves the key set."""
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            queue_pass, kid = remembered
+            if self.keys.has(kid) and queue_pass.expires_at > self.clock() - self.leeway:
+                self.keys.refresh_soon()
+                return Verification(Verdict.VALID, queue_pass)
+            del self._verified[token]
+        checked = await verify_pass(
             token, self.keys, audience=self.audience, issuer=self.issuer, clock=self.clock, leeway=self.leeway
         )
+        if checked.queue_pass is not None:
+            if len(self._verified) >= MAX_REMEMBERED:  # bounded: forget the oldest
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (checked.queue_pass, str(jwt.get_unverified_header(token)["kid"]))
+        return checked
 
     async def _hand_off(self, scope: Scope, send: Send, token: str) -> None:
         checked = await self.verify(token)
@@ -422,7 +443,7 @@ class QueueGate:
         page = UNAVAILABLE_PAGE.format(
             name=html.escape(self.site_name),
             seconds=seconds,
-            again=html.escape(_path_and_query(scope, drop_handoff=False), quote=True),
+            again=html.escape(_path_and_query(scope, drop_handoff=True), quote=True),
         )
         await _respond(
             scope,
@@ -444,20 +465,21 @@ def _navigation(scope: Scope) -> bool:
     return mode is None or mode.strip().lower() in ("navigate", "nested-navigate")
 
 
-def _presented_pass(scope: Scope) -> str | None:
-    """The pass in the ``sq_pass`` cookie, else in ``Authorization: Bearer``."""
-    bearer = None
+def _presented_passes(scope: Scope) -> list[str]:
+    """The passes in ``sq_pass`` cookies (a browser may send several: the room's and ours), then in
+    ``Authorization: Bearer``; a few at most."""
+    cookies, bearer = [], []
     for name, value in _headers(scope):
         if name == "cookie":
             for part in value.split(";"):
                 key, _, cookie_value = part.strip().partition("=")
-                if key == PASS_COOKIE and cookie_value:
-                    return cookie_value.strip('"')
+                if key == PASS_COOKIE and cookie_value.strip('"'):
+                    cookies.append(cookie_value.strip('"'))
         elif name == "authorization":
             scheme, _, credentials = value.partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
-                bearer = credentials.strip()
-    return bearer
+                bearer.append(credentials.strip())
+    return (cookies + bearer)[:MAX_PRESENTED]
 
 
 def _query_pairs(scope: Scope) -> list[tuple[str, str]]:

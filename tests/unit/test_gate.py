@@ -16,6 +16,7 @@ import pytest
 
 from tests.support import wait_until
 from tests.support.jwks import AUDIENCE, ISSUER, JwksServer, PassSigner
+from webapp import gate as gate_module
 from webapp.gate import STATE_KEY, KeySet, QueueGate, QueuePass
 
 ROOM = "http://room.test/queue/"
@@ -498,3 +499,43 @@ async def test_unusable_keys_in_the_set_are_skipped(
     clock.now += 30
     assert (await ask(gate, cookie=signer.sign(clock.now, kid="broken"))).status == 303
     assert gate.keys.kids == set()  # neither key could verify an ES256 pass; the old key is no longer published
+
+
+async def test_a_verified_pass_is_remembered_but_never_past_its_key_or_expiry(
+    gate: QueueGate, room: JwksServer, signer: PassSigner, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = signer.sign(NOW, ttl=120)
+    assert (await ask(gate, cookie=token)).status == 200
+    verified: list[str] = []
+    original = gate_module.verify_pass
+
+    async def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        verified.append(token)
+        return await original(token, *args, **kwargs)
+
+    monkeypatch.setattr(gate_module, "verify_pass", counting)
+    for _ in range(3):
+        assert queue_pass_of(await ask(gate, cookie=token)).position == 7
+    assert verified == []  # remembered
+
+    clock.now += 126
+    assert (await ask(gate, cookie=token)).status == 303  # expired, remembered or not
+    assert verified == [token]
+
+
+async def test_the_memory_of_verified_passes_is_bounded(
+    gate: QueueGate, signer: PassSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_module, "MAX_REMEMBERED", 3)
+    tokens = [signer.sign(NOW, position=n) for n in range(1, 6)]
+    for token in tokens:
+        assert (await ask(gate, cookie=token)).status == 200
+    assert list(gate._verified) == tokens[-3:]
+
+
+async def test_the_first_valid_pass_among_several_cookies_wins(gate: QueueGate, signer: PassSigner) -> None:
+    stale = signer.sign(NOW - 700, ttl=600, position=1)
+    current = signer.sign(NOW, position=9)
+    assert queue_pass_of(await ask(gate, cookie=f"{stale}; sq_pass={current}")).position == 9
+    assert queue_pass_of(await ask(gate, cookie=stale, bearer=current)).position == 9
+    assert (await ask(gate, cookie=f"{stale}; sq_pass=junk")).status == 303
