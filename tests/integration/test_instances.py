@@ -125,7 +125,7 @@ async def test_three_instances_share_one_queue_and_one_slider(instances: list[Ap
                 assert body["status"] == status_of(position, body["window_end"], SIZE, COUNT).value
                 statuses_seen.add(body["status"])
                 window_ends_seen.add(body["window_end"])
-            assert statuses_seen == {s.value for s in Status}
+            assert statuses_seen == {s.value for s in Status} - {Status.PREQUEUE.value}  # no sale is scheduled here
             assert len(window_ends_seen) >= 4
 
             # Nobody waits any more: the window stays at 12 after exactly five slides at the configured pace.

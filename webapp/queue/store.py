@@ -258,7 +258,7 @@ class QueueStore:
         k = self.keys
         epoch, window_end = _ints(
             await self._control(
-                keys=[k.controls, k.window, k.events, k.counter],
+                keys=[k.controls, k.window, k.events, k.counter, k.draw],
                 args=[action, who, address, EVENTS_KEPT, detail, *args],
             )
         )

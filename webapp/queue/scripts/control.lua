@@ -1,5 +1,5 @@
 -- Apply one operator control and log it, in one atomic step.
--- KEYS[1]=controls hash KEYS[2]=window hash KEYS[3]=event stream KEYS[4]=counter
+-- KEYS[1]=controls hash KEYS[2]=window hash KEYS[3]=event stream KEYS[4]=counter KEYS[5]=draw hash
 -- ARGV[1]=action: pause | resume | pace | message | reset; ARGV[2]=who (token or session id)
 -- ARGV[3]=client address ARGV[4]=how many events the stream keeps (approximately) ARGV[5]=detail for the log
 -- pace: ARGV[6]=window_size ARGV[7]=interval (ms) ARGV[8]=active_window_count; message: ARGV[6]=text ('' clears)
@@ -33,8 +33,15 @@ elseif action == 'reset' then
   -- twice, even across a reset), and the new window starts just after the last one issued.
   redis.call('HINCRBY', KEYS[1], 'epoch', 1)
   local last = tonumber(redis.call('GET', KEYS[4]) or '0')
-  window_end = last + tonumber(redis.call('HGET', KEYS[1], 'window_size'))
-  redis.call('HSET', KEYS[2], 'window_end', window_end, 'next_due', now + interval, 'skipping', 0)
+  local d = redis.call('HMGET', KEYS[5], 'seed', 'size')
+  if d[1] and not d[2] then
+    -- During a scheduled sale's pre-queue the draw stays as committed and the window stays shut: the
+    -- opening lets the first window in; arrival indexes taken before the reset pass unused in the draw.
+    redis.call('HSET', KEYS[2], 'skipping', 0)
+  else
+    window_end = last + tonumber(redis.call('HGET', KEYS[1], 'window_size'))
+    redis.call('HSET', KEYS[2], 'window_end', window_end, 'next_due', now + interval, 'skipping', 0)
+  end
 else
   return redis.error_reply('unknown control ' .. action)
 end
