@@ -70,10 +70,12 @@ def require_tools() -> None:
         raise AssertionError(f"not installed: {', '.join(missing)}; run `scripts/setup --test`, which installs them")
 
 
-def run_command(argv: Sequence[str], timeout: float, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_command(
+    argv: Sequence[str], timeout: float, *, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` with its output captured, at most ``timeout`` seconds."""
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as late:
         output = [
             part.decode(errors="replace") if isinstance(part, bytes) else "" for part in (late.stdout, late.stderr)
@@ -128,7 +130,16 @@ class Podman:
         ]
 
     def __call__(self, *args: str, timeout: float = 60.0, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run_command(self.argv(*args), timeout, check=check)
+        return run_command(self.argv(*args), timeout, check=check, env=self.environ())
+
+    def environ(self) -> dict[str, str]:
+        """podman's environment: a containers.conf with the ulimits, for what takes no ``--ulimit`` (kube play)."""
+        conf = CACHE / "podman" / "containers.conf"
+        text = '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+        if not conf.exists() or conf.read_text() != text:
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(text)
+        return {**os.environ, "CONTAINERS_CONF": str(conf)}
 
     def run_once(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """``podman run --rm`` without a network or the image's healthcheck: a one-off command in the image."""
