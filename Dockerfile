@@ -3,10 +3,16 @@
 # Three stages: npm fetches the pinned htmx, pip builds the app into a virtualenv, and a slim
 # runtime stage gets only the virtualenv, templates, static files and htmx's dist/ — no compilers,
 # no npm, no test or dev dependencies.
+#
+# Both base images are build arguments. The defaults are the public images; any Debian bookworm
+# root filesystem works instead, as long as the Python base has python (python-is-python3),
+# python3-venv, passwd and ca-certificates, and the Node base has nodejs, npm and ca-certificates.
+# tests/deploy builds exactly such bases with mmdebstrap (see docs/k8s.md, "Building the image").
 
+ARG NODE_IMAGE=node:22-bookworm-slim
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM node:22-bookworm-slim AS assets
+FROM ${NODE_IMAGE} AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: htmx needs none, and no package gets to run code in our build.

@@ -104,6 +104,16 @@ def test_runtime_is_slim_python_311_built_in_stages() -> None:
     assert stages[-1] == "${PYTHON_IMAGE}"
 
 
+def test_both_base_images_are_build_arguments_defaulting_to_the_public_images() -> None:
+    # tests/deploy/test_image.py builds from local Debian bases through these arguments.
+    args = dict(i.arguments.split("=", 1) for i in INSTRUCTIONS if i.keyword == "ARG" and "=" in i.arguments)
+    assert args["NODE_IMAGE"].startswith("node:")
+    assert args["NODE_IMAGE"].endswith("-bookworm-slim")
+    assert args["PYTHON_IMAGE"].endswith("-bookworm")
+    bases = {i.arguments.split()[0] for i in INSTRUCTIONS if i.keyword == "FROM"}
+    assert bases == {"${NODE_IMAGE}", "${PYTHON_IMAGE}"}, "every stage starts from a base given by argument"
+
+
 def test_final_stage_runs_as_a_numeric_non_root_user() -> None:
     user = final("USER")[-1].arguments
     uid, _, gid = user.partition(":")
