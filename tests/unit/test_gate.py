@@ -7,7 +7,7 @@ expiry are exercised without waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -119,18 +119,6 @@ def queue_pass_of(answer: Answer) -> QueuePass:
     assert answer.seen_by_app is not None
     found: QueuePass = answer.seen_by_app["state"][STATE_KEY]
     return found
-
-
-@pytest.fixture
-def signer() -> PassSigner:
-    return PassSigner()
-
-
-@pytest.fixture
-def room(signer: PassSigner) -> Iterator[JwksServer]:
-    server = JwksServer(signer).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

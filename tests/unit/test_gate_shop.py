@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,18 +17,6 @@ from webapp.shop.app import PRODUCTS, create_app
 from webapp.shop.settings import ShopSettings, ShopSettingsError
 
 ROOM = "http://127.0.0.1:8080/queue/"
-
-
-@pytest.fixture
-def signer() -> PassSigner:
-    return PassSigner()
-
-
-@pytest.fixture
-def room(signer: PassSigner) -> Iterator[JwksServer]:
-    server = JwksServer(signer).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
