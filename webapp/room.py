@@ -270,7 +270,7 @@ class WaitingRoom:
             estimated_wait=wait,
             active_time_left=left,
             progress=window.progress(ticket.position, ticket.window_end_at_join, view.window_end),
-            poll_after=_poll_after(status, wait, interval, paused),
+            poll_after=_poll_after(status, wait, interval, paused, left),
             reconnecting=view.stale,
             paused=paused,
             message=view.controls.message,
@@ -325,8 +325,10 @@ class WaitingRoom:
         return AdmitResult(Admission.ADMITTED, status, pass_token, access)
 
 
-def _poll_after(status: Status, wait: float, interval: float, paused: bool) -> float:
+def _poll_after(status: Status, wait: float, interval: float, paused: bool, active_left: float) -> float:
     """While paused nothing moves until a resume, and then not before one interval: ask every half interval."""
     if paused:
         return min(window.MAX_POLL_SECONDS, interval / 2)
-    return window.poll_delay(wait, interval) if status is Status.WAITING else interval / 2
+    if status is Status.WAITING:
+        return window.poll_delay(wait, interval)
+    return window.settled_poll_delay(active_left, interval)

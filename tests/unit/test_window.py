@@ -301,3 +301,26 @@ def test_poll_delay_within_bounds(wait: float, interval: float) -> None:
 def test_poll_delay_is_monotone_in_wait(a: float, b: float, interval: float) -> None:
     shorter, longer = min(a, b), max(a, b)
     assert window.poll_delay(shorter, interval) <= window.poll_delay(longer, interval)
+
+
+@pytest.mark.parametrize(
+    ("left", "interval", "expected"),
+    [
+        (86_400.0, 86_400.0, 20.0),  # a one-day interval: at most 20 s between polls, not 12 h
+        (3.0, 30.0, 3.0),  # turn ends in 3 s: ask again then, not in 15 s
+        (0.1, 30.0, 0.5),  # never faster than the waiting visitors' floor
+        (100.0, 10.0, 5.0),  # half an interval still bounds it
+        (0.0, 30.0, 15.0),  # expired: nothing ends, half an interval as before
+        (0.0, 0.2, 0.1),
+    ],
+)
+def test_an_active_visitor_polls_no_later_than_their_turn_ends(left: float, interval: float, expected: float) -> None:
+    assert window.settled_poll_delay(left, interval) == pytest.approx(expected)
+
+
+@given(waits, intervals)
+def test_an_active_visitors_poll_delay_is_bounded(left: float, interval: float) -> None:
+    delay = window.settled_poll_delay(left, interval)
+    assert min(window.MIN_POLL_SECONDS, interval / 2) <= delay <= min(window.MAX_POLL_SECONDS, interval / 2)
+    if left > 0:
+        assert delay <= max(left, min(window.MIN_POLL_SECONDS, interval / 2))

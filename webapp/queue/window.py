@@ -92,3 +92,17 @@ def poll_delay(wait_seconds: float, interval: float) -> float:
     """
     floor = min(MIN_POLL_SECONDS, interval / 2)
     return min(MAX_POLL_SECONDS, max(floor, wait_seconds * POLL_SHARE_OF_WAIT))
+
+
+def settled_poll_delay(active_time_left: float, interval: float) -> float:
+    """How long an active (or expired) visitor should wait before asking again.
+
+    Half an interval lets a page notice its turn ending in time, but with a one-day interval that was a
+    12-hour silence: never longer than ``MAX_POLL_SECONDS``, nor than the time the visitor stays active
+    (so the page shows "missed your turn" when it happens), nor shorter than the waiting floor.
+    """
+    floor = min(MIN_POLL_SECONDS, interval / 2)
+    ceiling = min(MAX_POLL_SECONDS, interval / 2)
+    if active_time_left > 0:
+        ceiling = min(ceiling, max(floor, active_time_left))
+    return ceiling
