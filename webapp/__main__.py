@@ -48,7 +48,7 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
     except SettingsError as exc:
         print(f"session-queue: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging_config = log_config(settings.log_format)
+    logging_config = log_config(settings.log_format, access_log=settings.access_log, root_path=settings.root_path)
     logging.config.dictConfig(logging_config)
     embedded: EmbeddedRedis | None = None
     if settings.redis_url is None:

@@ -34,6 +34,38 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+QUIET_ROUTES = frozenset({"/status", "/room/status", "/auth", "/livez", "/readyz", "/servez", "/metrics"})
+"""The routes polled by every waiting visitor, proxy or probe: a line each would be most of the log."""
+
+
+class AccessFilter(logging.Filter):
+    """Decides which of uvicorn's access lines are written (``ACCESS_LOG``).
+
+    ``quiet`` drops the line of a successful poll or probe (each waiting visitor polls every few seconds,
+    and the line cost about a third of a poll's CPU) but keeps every other request and every 4xx/5xx;
+    ``all`` keeps everything; ``off`` keeps only 5xx. Slow requests are logged apart, by the latency
+    middleware, whatever the mode.
+    """
+
+    def __init__(self, mode: str = "quiet", root_path: str = "") -> None:
+        super().__init__()
+        self.mode = mode
+        self.quiet = QUIET_ROUTES | {root_path + route for route in QUIET_ROUTES} if root_path else QUIET_ROUTES
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.mode == "all":
+            return True
+        args = record.args
+        # uvicorn's access record: (client address, method, path with query, HTTP version, status code)
+        if not isinstance(args, tuple) or len(args) != 5 or not isinstance(args[4], int):
+            return True
+        status = args[4]
+        if self.mode == "off":
+            return status >= 500
+        path = str(args[2]).split("?", 1)[0]
+        return status >= 400 or path not in self.quiet
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -50,7 +82,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
+def log_config(log_format: str, level: str = "INFO", access_log: str = "quiet", root_path: str = "") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for our loggers and uvicorn's (passed to ``uvicorn.run(log_config=...)``)."""
     formatter: dict[str, Any] = {"()": "webapp.logs.JsonFormatter"} if log_format == "json" else {"format": TEXT_FORMAT}
     handler = {
@@ -62,14 +94,17 @@ def log_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "webapp.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "webapp.logs.RequestIdFilter"},
+            "access": {"()": "webapp.logs.AccessFilter", "mode": access_log, "root_path": root_path},
+        },
         "formatters": {"main": formatter},
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": level},
         "loggers": {
             "uvicorn": {"handlers": ["main"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["main"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["main"], "level": level, "propagate": False, "filters": ["access"]},
         },
     }
 

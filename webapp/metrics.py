@@ -8,6 +8,7 @@ they are read from Redis by the scrape itself and reported once, never summed ac
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -91,11 +92,22 @@ def render(gauges: QueueGauges | None) -> bytes:
     return generate_latest(process_registry) + generate_latest(queue_registry)
 
 
-class LatencyMiddleware:
-    """Times each HTTP request by its route template (bounded label values, never the raw path)."""
+SLOW_REQUEST_SECONDS = 1.0
+"""A request slower than this is logged as a warning, whatever ``ACCESS_LOG`` says."""
 
-    def __init__(self, app: ASGIApp) -> None:
+slow_log = logging.getLogger("webapp.slow")
+
+
+class LatencyMiddleware:
+    """Times each HTTP request by its route template (bounded label values, never the raw path).
+
+    Also the one place slow requests are logged: the access log is quiet for polls by default, and a
+    slow poll is exactly what an operator must still hear about.
+    """
+
+    def __init__(self, app: ASGIApp, slow_after: float = SLOW_REQUEST_SECONDS) -> None:
         self.app = app
+        self.slow_after = slow_after
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -106,4 +118,8 @@ class LatencyMiddleware:
             await self.app(scope, receive, send)
         finally:
             route = str(scope.get("path_template") or "unmatched")
-            REQUEST_SECONDS.labels(route, scope.get("method", "GET")).observe(time.perf_counter() - start)
+            method = scope.get("method", "GET")
+            elapsed = time.perf_counter() - start
+            REQUEST_SECONDS.labels(route, method).observe(elapsed)
+            if elapsed >= self.slow_after:
+                slow_log.warning("slow request: %s %s took %.3f s", method, route, elapsed)

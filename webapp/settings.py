@@ -139,6 +139,16 @@ def _optional_token(environ: Mapping[str, str], variable: str) -> bytes | None:
     return encoded
 
 
+ACCESS_LOG_MODES = ("quiet", "all", "off")
+
+
+def _access_log(variable: str, raw: str) -> str:
+    lowered = raw.strip().lower()
+    if lowered not in ACCESS_LOG_MODES:
+        raise SettingsError(variable, f"expected one of {', '.join(ACCESS_LOG_MODES)}, got {raw!r}")
+    return lowered
+
+
 def _log_format(variable: str, raw: str) -> str:
     lowered = raw.strip().lower()
     if lowered not in ("text", "json"):
@@ -273,6 +283,8 @@ class Settings:
     admin_token: bytes | None = field(default=None, repr=False)
     metrics_token: bytes | None = field(default=None, repr=False)
     log_format: str = "text"
+    access_log: str = "quiet"
+    """``ACCESS_LOG``: ``quiet`` (no line for successful polls and probes), ``all``, or ``off``."""
     pass_keys: PassKeys = field(default_factory=PassKeys.generate, repr=False)
     pass_keys_generated: bool = True
     pass_issuer: str = "session-queue"  # noqa: S105 - the iss claim of passes, not a password
@@ -343,6 +355,7 @@ class Settings:
             admin_token=_optional_token(environ, "ADMIN_TOKEN"),
             metrics_token=_optional_token(environ, "METRICS_TOKEN"),
             log_format=get("LOG_FORMAT", _log_format, "text"),
+            access_log=get("ACCESS_LOG", _access_log, "quiet"),
             pass_keys=pass_keys,
             pass_keys_generated=pass_keys_generated,
             pass_issuer=get("PASS_ISSUER", _claim_value, cls.pass_issuer),
