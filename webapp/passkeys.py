@@ -254,6 +254,26 @@ def retire(directory: Path, kid: str) -> None:
     (directory / f"{kid}.pem").unlink()
 
 
+def _kid_last(argv: Sequence[str]) -> list[str]:
+    """``promote``/``retire`` arguments with the kid after ``--``.
+
+    A thumbprint kid is base64url, so one in 64 begins with '-', which argparse would take for an option
+    and refuse ("the following arguments are required: kid").
+    """
+    args = list(argv)
+    if not args or args[0] not in ("promote", "retire") or "--" in args:
+        return args
+    options, rest, i = [args[0]], list[str](), 1
+    while i < len(args):
+        if args[i] == "--dir":
+            options += args[i : i + 2]
+            i += 2
+            continue
+        (options if args[i].startswith("--dir=") or args[i] in ("-h", "--help") else rest).append(args[i])
+        i += 1
+    return [*options, "--", *rest]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m webapp.passkeys",
@@ -273,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands.add_parser(name, help=text)
         command.add_argument("--dir", type=Path, required=True)
         command.add_argument("kid")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_kid_last(sys.argv[1:] if argv is None else argv))
     directory: Path = args.dir
     try:
         if args.command == "init":

@@ -321,6 +321,23 @@ def test_the_command_line_walks_a_rotation(tmp_path: Path, capsys: pytest.Captur
     assert passkeys.main(["retire", "--dir", directory, old]) == 0
 
 
+def test_the_command_line_takes_a_kid_that_begins_with_a_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One thumbprint in 64 begins with '-' (base64url): argparse must not read it as an option."""
+    directory = tmp_path / "keys"
+    assert passkeys.main(["init", "--dir", str(directory)]) == 0
+    assert passkeys.main(["add", "--dir", str(directory)]) == 0
+    added = capsys.readouterr().out.split("added ")[1].split(":")[0]
+    dashed = "-" + added[1:]
+    (directory / f"{added}.pem").rename(directory / f"{dashed}.pem")
+    assert passkeys.main(["promote", "--dir", str(directory), dashed]) == 0
+    assert passkeys.main(["promote", dashed, f"--dir={directory}"]) == 0
+    assert PassKeys.from_directory(directory).signing.kid == dashed
+    assert passkeys.main(["retire", "--dir", str(directory), dashed]) == 2  # refused as the signing key, not unparsed
+    assert "promote another key first" in capsys.readouterr().err
+
+
 # The settings
 
 
