@@ -111,6 +111,7 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
             timeout_graceful_shutdown=10,
             log_level="info",
             log_config=logging_config,
+            access_log=False,  # written by the app (webapp.logs.AccessLog), only the lines ACCESS_LOG wants
         )
     finally:
         if embedded is not None:

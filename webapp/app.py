@@ -24,7 +24,7 @@ from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
 
 from webapp.embedded import follow_supervisor
-from webapp.logs import RequestIdMiddleware
+from webapp.logs import AccessLog, RequestIdMiddleware
 from webapp.metrics import LatencyMiddleware
 from webapp.queue.activity import Activity
 from webapp.queue.controls import Pace
@@ -49,6 +49,7 @@ from webapp.web.errors import http_error, internal_error, join_limited, unavaila
 from webapp.web.filters import FILTERS
 from webapp.web.head import HeadAsGet
 from webapp.web.paths import PrefixMount, template_url_for
+from webapp.web.poll_lane import PollLane
 from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
@@ -303,6 +304,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
     app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
+    # In front of the layers above (inside the prefix): the repeated poll of a known ticket, answered as they would.
+    app.asgi_handler = PollLane(app.asgi_handler)
     if settings.root_path:
         app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
+    app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log, settings.root_path)
     return app

@@ -50,20 +50,76 @@ class AccessFilter(logging.Filter):
     def __init__(self, mode: str = "quiet", root_path: str = "") -> None:
         super().__init__()
         self.mode = mode
-        self.quiet = QUIET_ROUTES | {root_path + route for route in QUIET_ROUTES} if root_path else QUIET_ROUTES
+        self.quiet = quiet_paths(root_path)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.mode == "all":
-            return True
         args = record.args
         # uvicorn's access record: (client address, method, path with query, HTTP version, status code)
         if not isinstance(args, tuple) or len(args) != 5 or not isinstance(args[4], int):
             return True
-        status = args[4]
-        if self.mode == "off":
-            return status >= 500
-        path = str(args[2]).split("?", 1)[0]
-        return status >= 400 or path not in self.quiet
+        return access_line_wanted(self.mode, self.quiet, str(args[2]).split("?", 1)[0], args[4])
+
+
+def quiet_paths(root_path: str = "") -> frozenset[str]:
+    """The quiet routes as requested: at the root, and under ``ROOT_PATH`` when the room has one."""
+    return QUIET_ROUTES | {root_path + route for route in QUIET_ROUTES} if root_path else QUIET_ROUTES
+
+
+def access_line_wanted(mode: str, quiet: frozenset[str], path: str, status: int) -> bool:
+    """Whether ``ACCESS_LOG`` (``mode``) wants the access line of a request for ``path`` answered ``status``."""
+    if mode == "all":
+        return True
+    if mode == "off":
+        return status >= 500
+    return status >= 400 or path not in quiet
+
+
+ACCESS_FORMAT = '%s - "%s %s HTTP/%s" %d'
+"""uvicorn's access line: client address, method, path with query, HTTP version, status code."""
+
+access_log = logging.getLogger("webapp.access")
+
+
+class AccessLog:
+    """Writes uvicorn's access line from inside the app, and only the lines ``ACCESS_LOG`` wants.
+
+    uvicorn builds a log record for every response before any filter can drop it (its path, client
+    address, caller lookup and record cost about a quarter of a poll's CPU), so ``python -m webapp``
+    runs uvicorn without its access log and this layer writes the same line under the same logger
+    name (``uvicorn.access``) — decided first, built only when wanted. Where a server still writes
+    its own access lines (plain ``uvicorn`` with its access log on) this layer stays silent.
+    """
+
+    def __init__(self, app: ASGIApp, mode: str = "quiet", root_path: str = "") -> None:
+        self.app = app
+        self.mode = mode
+        self.quiet = quiet_paths(root_path)
+        self.enabled: bool | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.enabled is None:  # the first request comes after the server configured its logging
+            self.enabled = not logging.getLogger("uvicorn.access").hasHandlers()
+        if scope["type"] != ScopeType.HTTP or not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        # As requested, before any layer rewrites it (some clients' raw_path carries the query too).
+        raw_path: bytes = (scope.get("raw_path") or scope["path"].encode()).partition(b"?")[0]
+        query: bytes = scope.get("query_string", b"")
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                path = raw_path.decode("latin-1")
+                if access_line_wanted(self.mode, self.quiet, path, status):
+                    client = scope.get("client")
+                    address = f"{client[0]}:{client[1]}" if client else ""
+                    line = f"{path}?{query.decode('ascii')}" if query else path
+                    args = (address, scope["method"], line.replace('"', "%22"), scope["http_version"], status)
+                    record = access_log.makeRecord("uvicorn.access", logging.INFO, "", 0, ACCESS_FORMAT, args, None)
+                    access_log.handle(record)
+            await send(message)
+
+        await self.app(scope, receive, send_logged)
 
 
 class JsonFormatter(logging.Formatter):
@@ -105,8 +161,15 @@ def log_config(log_format: str, level: str = "INFO", access_log: str = "quiet", 
             "uvicorn": {"handlers": ["main"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["main"], "level": level, "propagate": False, "filters": ["access"]},
+            "webapp.access": {"handlers": ["main"], "level": level, "propagate": False},
         },
     }
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a short plain token, else a new one."""
+    given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+    return given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
 
 
 class RequestIdMiddleware:
@@ -119,8 +182,7 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        rid = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        rid = request_id_of(scope)
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:

@@ -118,8 +118,11 @@ class LatencyMiddleware:
             await self.app(scope, receive, send)
         finally:
             route = str(scope.get("path_template") or "unmatched")
-            method = scope.get("method", "GET")
-            elapsed = time.perf_counter() - start
-            REQUEST_SECONDS.labels(route, method).observe(elapsed)
-            if elapsed >= self.slow_after:
-                slow_log.warning("slow request: %s %s took %.3f s", method, route, elapsed)
+            observe_request(route, scope.get("method", "GET"), time.perf_counter() - start, self.slow_after)
+
+
+def observe_request(route: str, method: str, elapsed: float, slow_after: float = SLOW_REQUEST_SECONDS) -> None:
+    """Record one request's time under its route template; warn when it was slow."""
+    REQUEST_SECONDS.labels(route, method).observe(elapsed)
+    if elapsed >= slow_after:
+        slow_log.warning("slow request: %s %s took %.3f s", method, route, elapsed)

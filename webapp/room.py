@@ -147,16 +147,26 @@ class WaitingRoom:
         Polls repeat the same token, so a verified token is remembered (bounded, oldest dropped
         first) and only its expiry is checked again: the signature check is done once per replica.
         """
-        now = self.now()
-        ticket = self._verified.get(token)
-        if ticket is not None and ticket.expires_at + LEEWAY_SECONDS > now:
-            return self._drawn(self._current_epoch(ticket))
-        ticket = self._current_epoch(self.codec.read_ticket(token, now))
+        known = self.known_ticket(token)
+        if known is not None:
+            return known
+        ticket = self._current_epoch(self.codec.read_ticket(token, self.now()))
         self.store.observe(last_position=ticket.position)  # a pre-queue ticket's arrival index is a counter value
         if len(self._verified) >= self.MAX_VERIFIED:
             del self._verified[next(iter(self._verified))]
         self._verified[token] = ticket
         return self._drawn(ticket)
+
+    def known_ticket(self, token: str) -> Ticket | None:
+        """The ticket for ``token`` if this replica has verified it before and it has not expired, else None.
+
+        Never verifies a signature (that is :meth:`read_ticket`'s); like it, it refuses a ticket of an
+        earlier epoch or of another draw (:class:`TokenError`) and gives a drawn ticket its position.
+        """
+        ticket = self._verified.get(token)
+        if ticket is None or ticket.expires_at + LEEWAY_SECONDS <= self.now():
+            return None
+        return self._drawn(self._current_epoch(ticket))
 
     def _drawn(self, ticket: Ticket) -> Ticket:
         """A pre-queue ticket with its drawn position once the sale has opened (computed, never re-signed).

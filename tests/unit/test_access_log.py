@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.config import BASE_ENV
+from tests.support.web import ClientFactory
 from webapp.logs import AccessFilter, log_config
 from webapp.metrics import LatencyMiddleware
 from webapp.settings import Settings, SettingsError
@@ -90,3 +93,59 @@ async def test_a_slow_request_is_logged_whatever_the_access_log(caplog: pytest.L
     lines = [r.getMessage() for r in caplog.records if r.name == "webapp.slow"]
     assert len(lines) == 1
     assert lines[0].startswith("slow request: GET /status took ")
+
+
+@contextlib.contextmanager
+def uvicorn_without_access_log() -> Iterator[None]:
+    """uvicorn.access as uvicorn leaves it with ``access_log=False`` (as ``python -m webapp`` runs it).
+
+    Entered in the test body: pytest hangs its capture handlers on loggers when the test's call begins.
+    """
+    logger = logging.getLogger("uvicorn.access")
+    kept = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [], False
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = kept
+
+
+def _access_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "uvicorn.access"]
+
+
+def test_the_app_writes_uvicorns_access_line_for_what_quiet_keeps(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    with uvicorn_without_access_log(), caplog.at_level(logging.INFO, logger="webapp.access"):
+        token = client.post("/join?from=test").json()["token"]
+        for _ in range(3):
+            assert client.get("/status", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert client.get("/livez").status_code == 200
+        assert client.get("/status").status_code == 401
+    lines = [r.getMessage() for r in _access_records(caplog)]
+    assert lines == [
+        'testclient:50000 - "POST /join?from=test HTTP/1.1" 201',
+        'testclient:50000 - "GET /status HTTP/1.1" 401',
+    ]
+
+
+def test_access_log_all_writes_every_line_and_off_only_server_errors(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    every, off = make_client(ACCESS_LOG="all"), make_client(ACCESS_LOG="off")
+    with uvicorn_without_access_log(), caplog.at_level(logging.INFO, logger="webapp.access"):
+        for client in (every, off):
+            client.get("/livez")
+            client.get("/status")
+    assert [r.args[2:] for r in _access_records(caplog)] == [("/livez", "1.1", 200), ("/status", "1.1", 401)]  # type: ignore[index]
+
+
+def test_where_uvicorn_writes_access_lines_the_app_writes_none(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(ACCESS_LOG="all")  # uvicorn.access has handlers (here: the test's own)
+    with caplog.at_level(logging.INFO, logger="webapp.access"):
+        client.post("/join")
+    assert _access_records(caplog) == []

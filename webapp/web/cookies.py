@@ -95,7 +95,11 @@ def read_return_cookie(request: Request[Any, Any, Any], secret: bytes) -> str | 
 
 def read_cookie(request: Request[Any, Any, Any], name: str) -> str | None:
     """The cookie's value, or None when absent or implausibly large (never parsed then)."""
-    value = request.cookies.get(name)
+    return usable_cookie(request.cookies.get(name))
+
+
+def usable_cookie(value: str | None) -> str | None:
+    """A cookie value worth reading: None when absent, empty or implausibly large (never parsed then)."""
     if not value or len(value) > MAX_COOKIE_LENGTH:
         return None
     return value

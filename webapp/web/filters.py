@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 
@@ -40,11 +41,22 @@ def countdown(seconds: int) -> str:
 
 
 def iso_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")
+    return _iso_second(math.floor(timestamp))
 
 
 def clock_time(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%H:%M:%S UTC")
+    return _clock_second(math.floor(timestamp))
+
+
+# Every poll fragment shows the time it was made, to the second: one formatting per second, not per poll.
+@functools.lru_cache(maxsize=8)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=8)
+def _clock_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%H:%M:%S UTC")
 
 
 FILTERS = {"duration": duration, "every": every, "countdown": countdown, "iso_time": iso_time, "clock_time": clock_time}

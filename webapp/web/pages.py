@@ -64,6 +64,8 @@ NOTICES = {
 }
 
 MAX_QUANTITY = 4
+STATUS_FRAGMENT = "_status.html"
+"""The polled status region's template (also included by ``room.html``); :mod:`webapp.web.poll_lane` renders it too."""
 T = TypeVar("T")
 
 
@@ -86,7 +88,7 @@ def _pass_of(request: Request[Any, Any, State], room: WaitingRoom) -> AccessPass
     return _verified(request, PASS_COOKIE, room.read_pass)
 
 
-def _status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
+def status_context(room: WaitingRoom, status: TicketStatus | None, state: str) -> dict[str, Any]:
     """Everything ``_status.html`` renders; ``state`` is join | waiting | paused | expired | used | reset | reconnecting."""
     pace = room.pace()
     poll = pace.window_interval / 2 if status is None else status.poll_after
@@ -121,7 +123,7 @@ def _draw_context(room: WaitingRoom, status: TicketStatus | None) -> dict[str, A
     }
 
 
-def _state_of(room: WaitingRoom, ticket: Ticket | None) -> tuple[str, TicketStatus | None]:
+def state_of(room: WaitingRoom, ticket: Ticket | None) -> tuple[str, TicketStatus | None]:
     if ticket is None:
         return ("early" if room.too_early() is not None else "join"), None
     try:
@@ -158,7 +160,7 @@ def _refused_for_reset(request: Request[Any, Any, State], room: WaitingRoom) -> 
 
 
 def _page(room: WaitingRoom, state: str, status: TicketStatus | None, notice: str | None = None) -> Template:
-    context = _status_context(room, status, state)
+    context = status_context(room, status, state)
     context["notice"] = NOTICES.get(notice or "")
     code = HTTP_503_SERVICE_UNAVAILABLE if state == "reconnecting" and status is None else 200
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code != 200 else {}
@@ -241,7 +243,7 @@ async def room_page(
             return _send_to(request, room, target, held)
         return _see_other(request, "checkout")
     ticket = _ticket_of(request, room)
-    state, status = _state_of(room, ticket)
+    state, status = state_of(room, ticket)
     if ticket is None and _refused_for_reset(request, room):
         state = "reset"
     if state == "active" and ticket is not None:
@@ -264,13 +266,13 @@ async def room_status(request: HTMXRequest) -> Response[Any]:
     if not request.htmx:
         return _see_other(request, "room")
     ticket = _ticket_of(request, room)
-    state, status = _state_of(room, ticket)
+    state, status = state_of(room, ticket)
     metrics.STATUS_POLLS.inc()
     if state == "active" and ticket is not None:
         target = _remembered(request, room)
         entered = await _enter(request, room, ticket, target) if target is not None else None
         return entered or ClientRedirect(url_for(request, "checkout"))
-    return HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
+    return HTMXTemplate(template_name=STATUS_FRAGMENT, context=status_context(room, status, state))
 
 
 async def _issue(request: HTMXRequest, presented: str | None, then: str = "") -> Response[Any]:
@@ -285,21 +287,21 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "") ->
         joined = await room.join(presented, client_address(request))
     except (RedisError, WindowUnknownError):
         if request.htmx:
-            return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "reconnecting"))
+            return HTMXTemplate(template_name=STATUS_FRAGMENT, context=status_context(room, None, "reconnecting"))
         raise
     except PrequeueNotOpenError:
         if not request.htmx:
             return Redirect("/", status_code=HTTP_303_SEE_OTHER)  # the room page says when to come back
-        return HTMXTemplate(template_name="_status.html", context=_status_context(room, None, "early"))
+        return HTMXTemplate(template_name=STATUS_FRAGMENT, context=status_context(room, None, "early"))
     except JoinLimited as limited:
         if not request.htmx:
             raise
-        context = {**_status_context(room, None, "limited"), "retry_after": limited.retry_after}
+        context = {**status_context(room, None, "limited"), "retry_after": limited.retry_after}
         return HTMXTemplate(
-            template_name="_status.html", context=context, headers={"Retry-After": str(limited.retry_after)}
+            template_name=STATUS_FRAGMENT, context=context, headers={"Retry-After": str(limited.retry_after)}
         )
     cookie = ticket_cookie(joined.token, joined.ticket.expires_at, room.now(), room.settings.root_path)
-    state, status = _state_of(room, joined.ticket)
+    state, status = state_of(room, joined.ticket)
     response: Response[Any]
     if not request.htmx:
         response = _see_other(request, "room", then)
@@ -308,7 +310,7 @@ async def _issue(request: HTMXRequest, presented: str | None, then: str = "") ->
         entered = await _enter(request, room, joined.ticket, target) if target is not None else None
         response = entered or ClientRedirect(url_for(request, "checkout"))
     else:
-        response = HTMXTemplate(template_name="_status.html", context=_status_context(room, status, state))
+        response = HTMXTemplate(template_name=STATUS_FRAGMENT, context=status_context(room, status, state))
     response.cookies.append(cookie)
     return response
 
@@ -325,7 +327,7 @@ async def room_rejoin(request: HTMXRequest) -> Response[Any]:
     waiting or active (and unused) keeps their place."""
     room = room_of(request)
     ticket = _ticket_of(request, room)
-    state, _ = _state_of(room, ticket)
+    state, _ = state_of(room, ticket)
     if state == "expired" or (state == "active" and ticket is not None and await room.ticket_used(ticket)):
         # A used ticket reads as active for as long as it lives: it gets a new place too, or the
         # "already used" page's button would lead back to itself.

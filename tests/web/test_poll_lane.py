@@ -1,0 +1,201 @@
+"""The poll lane answers a repeated poll exactly as the framework does, and leaves everything else to it.
+
+Each comparison freezes the replica's view of time (its window copy stops refreshing, its clocks stop),
+so the framework's answer to the first poll and the lane's answer to the second must be equal byte for
+byte — headers included, but for the request id and the date.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.support.waiting import wait_until_sync
+from tests.support.web import Client, ClientFactory, csrf_of
+from webapp import metrics
+from webapp.room import WaitingRoom
+from webapp.web.poll_lane import PollLane
+
+HTML = {"Accept": "text/html"}
+HTMX = {"HX-Request": "true"}
+ADMIN = "admin-token-" + "b" * 40
+VARYING = {"x-request-id", "date"}
+
+
+def lane_of(client: Client) -> PollLane:
+    handler: object = client.app.asgi_handler
+    while not isinstance(handler, PollLane):
+        handler = getattr(handler, "app")  # noqa: B009 - each layer keeps the next one as .app
+    return handler
+
+
+def freeze(client: Client) -> WaitingRoom:
+    """Stop the window copy and the clocks, so two polls in a row must get the same answer."""
+    room: WaitingRoom = client.app.state.room
+    watcher = room.watcher
+    fetched = watcher.fetched_at
+    watcher.refresh = 3600.0  # read by the loop's next sleep: after one more refresh it sleeps for an hour
+    wait_until_sync(lambda: watcher.fetched_at != fetched, 5, what="one more window refresh")
+    now, wall = watcher.fetched_at, time.time()
+    watcher.clock = lambda: now
+    room.clock = lambda: wall
+    return room
+
+
+def same_answer(first: httpx.Response, second: httpx.Response) -> None:
+    assert second.status_code == first.status_code == 200
+    assert second.content == first.content
+    drop: Callable[[httpx.Response], list[tuple[str, str]]] = lambda r: [  # noqa: E731
+        (k, v) for k, v in r.headers.multi_items() if k not in VARYING
+    ]
+    assert drop(second) == drop(first)
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+
+
+def joined(client: Client, count: int, root: str = "") -> list[str]:
+    return [client.post(root + "/join").json()["token"] for _ in range(count)]
+
+
+def browser(make_client: ClientFactory, **env: str) -> Client:
+    """A visitor who joined through the page: holds the ticket and CSRF cookies, waits behind two others."""
+    client = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600", **env)
+    joined(client, 2)
+    csrf = csrf_of(client.get("/", headers=HTML).text)
+    assert client.post("/room/join", data={"_csrf_token": csrf}, headers=HTMX).status_code == 200
+    assert {"sq_ticket", "sq_csrf"} <= set(client.cookies.keys())
+    return client
+
+
+@pytest.mark.parametrize("which", ["waiting", "active"])
+def test_a_repeated_api_poll_is_answered_in_the_lane_as_the_framework_answers_it(
+    make_client: ClientFactory, which: str
+) -> None:
+    client = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600")
+    tokens = joined(client, 4)
+    token = tokens[0] if which == "active" else tokens[-1]
+    freeze(client)
+    lane = lane_of(client)
+    bearer = {"Authorization": f"Bearer {token}"}
+    before = lane.answered
+    first = client.get("/status", headers=bearer)  # a ticket this replica has not verified: the framework
+    assert lane.answered == before
+    second = client.get("/status", headers=bearer)
+    assert lane.answered == before + 1
+    same_answer(first, second)
+    assert second.json()["status"] == which
+    assert second.headers["content-type"] == "application/json"
+    assert second.headers["cache-control"] == "no-store"
+    assert second.headers["vary"] == "Authorization"
+
+
+def test_a_repeated_browser_poll_is_answered_in_the_lane_as_the_framework_answers_it(
+    make_client: ClientFactory,
+) -> None:
+    client = browser(make_client)
+    room = freeze(client)
+    room._verified.clear()  # the next poll is the framework's (its first), the one after it the lane's
+    lane = lane_of(client)
+    before = lane.answered
+    first = client.get("/room/status", headers=HTMX)
+    second = client.get("/room/status", headers=HTMX)
+    assert lane.answered == before + 1
+    same_answer(first, second)
+    assert 'data-testid="queue-position">3<' in second.text
+    assert 'hx-get="/room/status"' in second.text
+    assert "set-cookie" not in second.headers
+    assert second.headers["vary"] == "Cookie"
+
+
+def test_a_paused_queue_is_answered_in_the_lane_too(make_client: ClientFactory) -> None:
+    client = browser(make_client, ADMIN_TOKEN=ADMIN)
+    room = freeze(client)
+    assert client.post("/admin/api/pause", headers={"Authorization": f"Bearer {ADMIN}"}).json()["paused"] is True
+    client.blocking_portal.call(room.watcher.refresh_once)  # the copy is frozen: read the pause once
+    room._verified.clear()
+    lane = lane_of(client)
+    before = lane.answered
+    first = client.get("/room/status", headers=HTMX)
+    second = client.get("/room/status", headers=HTMX)
+    assert lane.answered == before + 1
+    same_answer(first, second)
+    assert 'data-testid="queue-paused"' in second.text
+
+
+def test_under_a_root_path_the_lane_writes_the_prefixed_address(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600", ROOT_PATH="/queue")
+    joined(client, 2, "/queue")
+    csrf = csrf_of(client.get("/queue/", headers=HTML).text)
+    client.post("/queue/room/join", data={"_csrf_token": csrf}, headers=HTMX)
+    room = freeze(client)
+    room._verified.clear()
+    lane = lane_of(client)
+    before = lane.answered
+    first = client.get("/queue/room/status", headers=HTMX)
+    second = client.get("/queue/room/status", headers=HTMX)
+    assert lane.answered == before + 1
+    same_answer(first, second)
+    assert 'hx-get="/queue/room/status"' in second.text
+
+
+def test_lane_answers_count_as_polls_and_are_timed(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="2")
+    token = joined(client, 3)[-1]
+    bearer = {"Authorization": f"Bearer {token}"}
+    client.get("/status", headers=bearer)
+    registry = metrics._OWN
+    polls = registry.get_sample_value("session_queue_status_polls_total") or 0.0
+    timed = registry.get_sample_value("session_queue_request_seconds_count", {"route": "/status", "method": "GET"})
+    lane = lane_of(client)
+    before = lane.answered
+    for _ in range(5):
+        assert client.get("/status", headers=bearer).status_code == 200
+    assert lane.answered == before + 5
+    assert registry.get_sample_value("session_queue_status_polls_total") == polls + 5
+    after = registry.get_sample_value("session_queue_request_seconds_count", {"route": "/status", "method": "GET"})
+    assert after == (timed or 0.0) + 5
+
+
+def test_what_the_lane_does_not_answer_reaches_the_framework_unchanged(make_client: ClientFactory) -> None:
+    client = browser(make_client)
+    token = client.cookies["sq_ticket"]
+    client.get("/room/status", headers=HTMX)  # known to this replica from here on
+    lane = lane_of(client)
+    before = lane.answered
+
+    plain = client.get("/room/status", follow_redirects=False)  # not htmx: sent to the room page
+    assert plain.status_code == 303
+    head = client.head("/room/status", headers=HTMX)
+    assert head.status_code == 200
+    assert head.content == b""
+    bad = client.get("/status", headers={"Authorization": "Bearer not-a-ticket"})
+    assert bad.status_code == 401
+    malformed = client.get("/status", headers={"Authorization": "Token x"})
+    assert malformed.status_code == 400
+    post = client.post("/status", headers={"Authorization": f"Bearer {token}"})
+    assert post.status_code == 405
+    # No CSRF cookie yet (a new browser holding only the ticket): the framework answers and sets one.
+    fresh = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600")
+    lane_fresh = lane_of(fresh)
+    for _ in range(2):
+        fresh.cookies.clear()
+        minted = fresh.get("/room/status", headers={**HTMX, "Cookie": f"sq_ticket={token}"})
+        assert minted.status_code == 200
+        assert 'data-testid="queue-position">3<' in minted.text
+        assert "sq_csrf=" in minted.headers.get("set-cookie", "")
+    assert lane_fresh.answered == 0
+    assert lane.answered == before
+
+
+def test_an_active_browser_is_admitted_by_the_framework(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600")
+    csrf = csrf_of(client.get("/", headers=HTML).text)
+    client.post("/room/join", data={"_csrf_token": csrf}, headers=HTMX)  # position 1: active at once
+    client.get("/room/status", headers=HTMX)
+    lane = lane_of(client)
+    before = lane.answered
+    entering = client.get("/room/status", headers=HTMX)
+    assert entering.headers["hx-redirect"] == "/checkout"
+    assert lane.answered == before

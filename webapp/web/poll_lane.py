@@ -1,0 +1,173 @@
+"""The poll lane: the two routes every waiting visitor repeats, answered beneath the framework.
+
+Nearly every request a waiting room serves is a repeated poll — ``GET /status`` from API clients,
+``GET /room/status`` from htmx in the browser — by a visitor whose ticket this replica has verified
+before and who is still waiting. Routing, the middleware stack and the request and response objects
+cost about two thirds of such a poll (docs/performance.md), so this plain ASGI layer answers exactly
+that case itself and hands every other request, unchanged, to the application:
+
+- only ``GET``, only those two paths, only a ticket this replica already verified (its first poll, a
+  bad or expired token, an earlier epoch: the framework);
+- the API: any status the ticket has (the answer has no side effect);
+- the fragment: only states whose fragment holds no form (waiting, paused, pre-queue) and only when the
+  browser already holds its CSRF cookie (else the framework would set one); never an active visitor
+  (admission, redirects) nor a reconnecting copy of the window.
+
+What it answers is what the framework would: the same decision functions (:mod:`webapp.web.pages`,
+:mod:`webapp.web.api`), the same template through the same Jinja environment (a themer's override
+included), the same JSON encoder, the same headers (request id, ``Cache-Control``, ``Vary``), the same
+metrics and slow-request log. ``tests/web/test_poll_lane.py`` holds both answers side by side.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from litestar import Litestar
+from litestar._parsers import parse_cookie_string
+from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
+from litestar.plugins.htmx import HTMXRequest
+from litestar.serialization import encode_json
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+
+from webapp import metrics
+from webapp.logs import REQUEST_ID_HEADER, request_id, request_id_of
+from webapp.queue.window import Status
+from webapp.room import WaitingRoom, WindowUnknownError
+from webapp.tokens import Ticket, TokenError
+from webapp.web import api, pages
+from webapp.web.caching import NO_STORE, vary_for
+from webapp.web.cookies import CSRF_COOKIE, TICKET_COOKIE, usable_cookie
+from webapp.web.paths import route_path
+
+API_ROUTE = "/status"
+FRAGMENT_ROUTE = "/room/status"
+FRAGMENT_STATES = frozenset({"waiting", "paused", "prequeue"})
+"""The fragment states without a form (so no CSRF token to write) and without a side effect."""
+
+JSON = b"application/json"
+HTML = b"text/html; charset=utf-8"
+Answer = tuple[bytes, bytes]
+"""A 200 answer: content type and body."""
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header (names arrive lower-cased), as the framework's ``headers.get``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _known(room: WaitingRoom, token: str | None) -> Ticket | None:
+    """The ticket for ``token`` if this replica verified it before; None sends the request to the framework."""
+    if token is None:
+        return None
+    try:
+        return room.known_ticket(token)
+    except TokenError:
+        return None
+
+
+def api_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
+    """``GET /status`` for a known ticket, as :func:`webapp.web.api.status` answers it; None: not ours."""
+    header = _header(scope, b"authorization")
+    if header is None:
+        return None
+    try:
+        ticket = _known(room, api.bearer_token(header.decode("latin-1")))
+    except ClientException:
+        return None
+    if ticket is None:
+        return None
+    try:
+        answer = room.status(ticket)
+    except WindowUnknownError:
+        return None
+    metrics.STATUS_POLLS.inc()
+    body = api.PrequeueBody.of(answer) if answer.status is Status.PREQUEUE else api.StatusBody.of(answer)
+    return JSON, encode_json(body)
+
+
+def fragment_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
+    """``GET /room/status`` from htmx for a known, waiting ticket, as :func:`webapp.web.pages.room_status`."""
+    if _header(scope, b"hx-request") != b"true":
+        return None
+    cookie_header = _header(scope, b"cookie")
+    if cookie_header is None:
+        return None
+    cookies = parse_cookie_string(cookie_header.decode("latin-1"))  # the framework's own parser
+    csrf = cookies.get(CSRF_COOKIE)
+    ticket = _known(room, usable_cookie(cookies.get(TICKET_COOKIE)))
+    if not csrf or ticket is None:
+        return None
+    state, status = pages.state_of(room, ticket)
+    if state not in FRAGMENT_STATES:
+        return None
+    metrics.STATUS_POLLS.inc()
+    # What the CSRF middleware and the template response put in scope and context for a safe request.
+    ScopeState.from_scope(scope).csrf_token = csrf
+    context: dict[str, Any] = {
+        **pages.status_context(room, status, state),
+        "request": HTMXRequest(scope),
+        "csrf_input": f'<input type="hidden" name="_csrf_token" value="{html.escape(csrf)}" />',
+    }
+    app: Litestar = scope["litestar_app"]
+    engine = app.template_engine
+    if engine is None:
+        return None
+    return HTML, engine.get_template(pages.STATUS_FRAGMENT).render(**context).encode()
+
+
+class PollLane:
+    """Answers the common poll (see the module docstring) and passes everything else to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.answered = 0
+        """Polls this lane answered itself (the rest went to ``app``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        path = route_path(scope)
+        if path != API_ROUTE and path != FRAGMENT_ROUTE:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        room: WaitingRoom | None = getattr(scope["litestar_app"].state, "room", None)
+        answer = None
+        if room is not None:
+            answer = api_answer(scope, room) if path == API_ROUTE else fragment_answer(scope, room)
+        if answer is None:
+            await self.app(scope, receive, send)
+            return
+        self.answered += 1
+        rid = request_id_of(scope)
+        token = request_id.set(rid)
+        try:
+            await _send(send, answer, rid, vary_for(path))
+        finally:
+            metrics.observe_request(path, "GET", time.perf_counter() - start)
+            request_id.reset(token)
+
+
+async def _send(send: Send, answer: Answer, rid: str, vary: str | None) -> None:
+    content_type, body = answer
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (REQUEST_ID_HEADER.encode(), rid.encode()),
+        (b"cache-control", NO_STORE.encode()),
+    ]
+    if vary is not None:
+        headers.append((b"vary", vary.encode()))
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 200, "headers": headers}
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
