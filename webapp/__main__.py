@@ -12,6 +12,7 @@ import sys
 import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -96,29 +97,53 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
         settings.port,
         settings.root_path,
     )
-    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with this handler
-    # in place that returns here instead of killing us (exit 0, embedded server stopped, logs flushed).
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn.run(
-            "webapp.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
-            timeout_graceful_shutdown=10,
-            log_level="info",
-            log_config=logging_config,
-            access_log=False,  # written by the app (webapp.logs.AccessLog), only the lines ACCESS_LOG wants
-        )
+        serve(settings, logging_config)
     finally:
         if embedded is not None:
             embedded.stop()
         if own_metrics_dir is not None:
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return 0
+
+
+def serve(settings: Settings, logging_config: dict[str, Any]) -> None:
+    """Run the app under the chosen server until it is stopped (SIGTERM, Ctrl-C): both serve the same app.
+
+    Proxy headers (``TRUSTED_PROXIES``) and access lines (``ACCESS_LOG``) are the app's own
+    (``create_app``), so neither server is asked to do them and both behave alike.
+    """
+    if settings.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            "webapp.app:create_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.workers,
+            log_dictconfig=logging_config,
+            log_access=False,
+            workers_kill_timeout=10,
+        ).serve()
+        return
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with this handler
+    # in place that returns here instead of killing us (exit 0, embedded server stopped, logs flushed).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(
+        "webapp.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        proxy_headers=False,  # applied by the app itself (TRUSTED_PROXIES)
+        timeout_graceful_shutdown=10,
+        log_level="info",
+        log_config=logging_config,
+        access_log=False,  # written by the app (webapp.logs.AccessLog), only the lines ACCESS_LOG wants
+    )
 
 
 if __name__ == "__main__":

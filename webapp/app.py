@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -22,6 +22,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from redis.exceptions import RedisError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from webapp.embedded import follow_supervisor
 from webapp.logs import AccessLog, RequestIdMiddleware
@@ -309,4 +310,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     if settings.root_path:
         app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
     app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log, settings.root_path)
+    if settings.trusted_proxies:
+        # X-Forwarded-For/-Proto from TRUSTED_PROXIES only, before anything reads the client or scheme:
+        # the app's own (not the server's), so it holds under every server python -m webapp can run.
+        proxied = ProxyHeadersMiddleware(cast(Any, app.asgi_handler), trusted_hosts=list(settings.trusted_proxies))
+        app.asgi_handler = cast(Any, proxied)  # uvicorn's ASGI types and Litestar's differ only in name
     return app

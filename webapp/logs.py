@@ -160,8 +160,9 @@ def log_config(log_format: str, level: str = "INFO", access_log: str = "quiet", 
         "loggers": {
             "uvicorn": {"handlers": ["main"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["main"], "level": level, "propagate": False, "filters": ["access"]},
-            "webapp.access": {"handlers": ["main"], "level": level, "propagate": False},
+            # The app writes the access lines (AccessLog): a server that writes its own is not heard.
+            "uvicorn.access": {"handlers": [], "level": level, "propagate": False},
+            "webapp.access": {"handlers": ["main"], "level": level, "propagate": False, "filters": ["access"]},
         },
     }
 

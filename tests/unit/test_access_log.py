@@ -51,9 +51,11 @@ def test_all_keeps_everything_and_off_keeps_only_server_errors() -> None:
     assert off.filter(access_line("/join", 500))
 
 
-def test_the_log_config_puts_the_filter_on_uvicorns_access_logger() -> None:
+def test_the_log_config_filters_the_apps_access_lines_and_hears_no_servers() -> None:
     config = log_config("text", access_log="off", root_path="/queue")
-    assert config["loggers"]["uvicorn.access"]["filters"] == ["access"]
+    assert config["loggers"]["webapp.access"]["filters"] == ["access"]
+    assert config["loggers"]["uvicorn.access"]["handlers"] == []  # so the app's AccessLog writes the lines
+    assert config["loggers"]["uvicorn.access"]["propagate"] is False
     spec = dict(config["filters"]["access"])
     factory = spec.pop("()")
     assert factory == "webapp.logs.AccessFilter"

@@ -15,10 +15,11 @@ gets it by using the same call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
@@ -43,7 +44,13 @@ def route_path(scope: Mapping[str, Any]) -> str:
 
 def url_for(request: Request[Any, Any, Any], name: str, **path_parameters: Any) -> str:
     """The path of the route named ``name``, under the prefix the request came through."""
-    return root_path_of(request.scope) + request.app.route_reverse(name, **path_parameters)
+    return root_path_of(request.scope) + _reverse(request.app, name, tuple(sorted(path_parameters.items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _reverse(app: Litestar, name: str, path_parameters: tuple[tuple[str, Any], ...]) -> str:
+    """A route's path: the same for every request, so worked out once (every poll fragment writes one)."""
+    return app.route_reverse(name, **dict(path_parameters))
 
 
 def template_url_for(context: Mapping[str, Any], /, name: str, **path_parameters: Any) -> str:
