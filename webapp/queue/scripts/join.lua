@@ -27,7 +27,7 @@ if window_end < tonumber(ARGV[3]) then
 end
 
 local count = tonumber(ARGV[1])
-local limit = tonumber(ARGV[4] or '0')
+local limit = tonumber(ARGV[4])
 local placed = count
 local waits = {}
 local span, now, used
