@@ -116,7 +116,7 @@ def build_room(
     codec = TokenCodec(
         settings.jwt_secret, settings.queue_name, settings.pass_keys, settings.pass_issuer, settings.pass_aud
     )
-    limit = JoinRateLimit(redis, settings.redis_url or "", keys, settings.join_rate_limit, settings.redis_timeout)
+    limit = JoinRateLimit(settings.join_rate_limit)
     room = WaitingRoom(settings, codec, store, watcher, limit, clock)
     room.activity = Activity(redis, keys, slider.lease.instance_id)
     return room, slider
@@ -231,7 +231,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             # (asyncio.wait, not gather: gather was seen never to return under anyio's lifespan.)
             await asyncio.wait(tasks, timeout=2)
             await slider.stop()
-            await room.limit.aclose()
             await redis.aclose()
 
     htmx_dist = project_root() / "node_modules" / "htmx.org" / "dist"

@@ -6,6 +6,7 @@ the Redis store meet only in this module.
 
 from __future__ import annotations
 
+import functools
 import math
 import secrets
 import time
@@ -126,7 +127,7 @@ class WaitingRoom:
         self.store = store
         self.watcher = watcher
         self.clock = clock
-        self.batcher = JoinBatcher(store.join)
+        self.batcher = JoinBatcher(functools.partial(store.join_many, limit=limit))
         self.activity: Activity | None = None  # counts joins and admissions for the console and /metrics
         self._verified: dict[str, Ticket] = {}
         self._verified_passes: dict[str, AccessPass] = {}
@@ -234,13 +235,13 @@ class WaitingRoom:
     async def issue(self, client: str) -> Joined:
         """A new place at the back of the queue, if ``client`` is within its join limit.
 
-        Concurrent calls share one Redis round trip for the positions themselves.
+        Concurrent calls share one Redis round trip, which also counts each client against its limit:
+        over it, :class:`JoinLimited` says when to retry and no place is taken.
         """
         early = self.too_early()
         if early is not None:
             raise early
-        await self.limit.hit(client)
-        issued = await self.batcher.join()
+        issued = await self.batcher.join(client)
         if self.activity is not None:
             self.activity.joined()
         now = self.now()

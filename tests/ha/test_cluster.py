@@ -49,7 +49,8 @@ async def test_all_keys_of_a_queue_share_one_slot(cluster: RedisCluster, queue: 
         keys.window,
         keys.leader,
         keys.claim("some-ticket"),
-        keys.rate_prefix + ":{LIMITER/203.0.113.9/20/1/minute}",
+        keys.join_log("203.0.113.9"),
+        keys.join_log("2001:db8::/64"),
     ]
     slots = {await cluster.cluster_keyslot(name) for name in names}
     assert len(slots) == 1

@@ -25,8 +25,7 @@ def room_with(controls: Controls, window_end: int = 10, last: int = 100) -> Wait
     store = QueueStore(Redis(port=1), queue_keys("main"), 10, 30)
     watcher = WindowWatcher(store, refresh=1, stale_after=1e9, clock=lambda: 0.0)
     watcher.snapshot = Snapshot(window_end, last, 30_000, 0, -1, 0, controls)
-    redis = Redis(port=1)
-    no_limit = JoinRateLimit(redis, settings.redis_url or "", queue_keys("main"), 0)
+    no_limit = JoinRateLimit(0)
     return WaitingRoom(settings, TokenCodec(TEST_SECRET.encode(), "main"), store, watcher, no_limit, clock=lambda: NOW)
 
 

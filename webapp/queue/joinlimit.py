@@ -1,26 +1,28 @@
 """The join rate limit per client address, shared by all replicas through Redis.
 
-Counting is done by the ``limits`` library (a sliding-window counter, atomic in Redis); only joins
-that would take a *new* position count, so reloads and extra tabs of a visitor who already holds a
-ticket are free. The waiting room holds the limit (``WaitingRoom.join``): over it, the room raises
-:class:`JoinLimited`, a domain error the web layer maps to 429 with ``Retry-After``.
+Redis decides it inside the join's own round trip: ``join.lua`` counts each client of a coalesced batch of
+joins (``JoinBatcher``) and issues positions only to the joins within their client's limit, so the limit
+costs no round trip of its own and is exact across replicas. Only joins that would take a *new* position
+count, so reloads and extra tabs of a visitor who already holds a ticket are free (``WaitingRoom.join``
+decides that). Over the limit, the batcher raises :class:`JoinLimited`, which the web layer maps to 429 with
+``Retry-After``.
+
+The window is an exact sliding log: per client, a sorted set of the places taken in the last minute (position
+→ time), capped at the limit and expiring a minute after its newest place. Chosen over the two-fixed-windows
+weighted counter because that counter only estimates the last minute (it can let nearly twice the limit
+through in 60 s, and with a small limit makes a refused client wait up to two minutes), while the log is
+exact, its ``Retry-After`` is exactly when the oldest place leaves the window (1..60 s), and it costs at most
+``JOIN_RATE_LIMIT`` entries per client address, gone a minute after its last join.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisClusterStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
-from webapp.queue.keys import QueueKeys
-from webapp.redis_client import RedisClient, parse_cluster_url
+WINDOW_MS = 60_000
+"""The limit counts new places in any window of this length (a minute)."""
 
 
 class JoinLimited(Exception):
@@ -31,48 +33,26 @@ class JoinLimited(Exception):
         self.retry_after = retry_after
 
 
-def _storage(redis: RedisClient, redis_url: str, prefix: str, timeout: float) -> Storage:
-    if isinstance(redis, RedisCluster):
-        # limits builds its own cluster client: give it the same nodes, TLS, credentials, timeouts and
-        # no re-sends (a re-sent hit after a timeout would count twice).
-        target = parse_cluster_url(redis_url)
-        hosts = ",".join(f"{host}:{port}" for host, port in target.nodes)
-        options: dict[str, Any] = {
-            "ssl": target.ssl,
-            "username": target.username,
-            "password": target.password,
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), retries=0),
-        }
-        return RedisClusterStorage(
-            f"async+redis+cluster://{hosts}", implementation="redispy", key_prefix=prefix, **options
-        )
-    # Share the app's connection pool (its timeouts, no retries) instead of opening another.
-    shared: dict[str, Any] = {"connection_pool": redis.connection_pool}
-    return RedisStorage("async+redis://", implementation="redispy", key_prefix=prefix, **shared)
+def retry_after(wait_ms: int) -> int:
+    """The whole seconds a refused client is told to wait (``Retry-After``): rounded up, at least 1."""
+    return max(1, math.ceil(wait_ms / 1000))
 
 
+@dataclass(frozen=True)
 class JoinRateLimit:
-    def __init__(
-        self, redis: RedisClient, redis_url: str, keys: QueueKeys, per_minute: int, timeout: float = 1.0
-    ) -> None:
-        self.item = RateLimitItemPerMinute(per_minute) if per_minute > 0 else None
-        self.storage = _storage(redis, redis_url, keys.rate_prefix, timeout)
-        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
-        self.owns_client = isinstance(redis, RedisCluster)
+    """At most ``per_minute`` new places per client address in any minute; 0 turns the limit off.
 
-    async def aclose(self) -> None:
-        """Close the cluster client limits built for itself (it offers no close of its own)."""
-        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
-        if self.owns_client and client is not None:
-            await client.aclose()
+    ``clock_ms`` is the time the limit is judged by, in ms; None (the default) means Redis' own clock
+    (``TIME`` in the script), the one clock every replica shares. Tests pass their own.
+    """
 
-    async def hit(self, client: str) -> None:
-        """Count one new position for ``client``; :class:`JoinLimited` when over the limit."""
-        if self.item is None:
-            return
-        if await self.limiter.hit(self.item, client):
-            return
-        stats = await self.limiter.get_window_stats(self.item, client)
-        raise JoinLimited(max(1, math.ceil(stats.reset_time - time.time())))
+    per_minute: int
+    clock_ms: Callable[[], int] | None = None
+    window_ms: int = WINDOW_MS
+
+    @property
+    def on(self) -> bool:
+        return self.per_minute > 0
+
+    def now_ms(self) -> int | None:
+        return None if self.clock_ms is None else self.clock_ms()

@@ -37,8 +37,12 @@ class QueueKeys:
 
     @property
     def rate_prefix(self) -> str:
-        """Prefix of the join rate-limit counters (the ``limits`` library appends the client address)."""
+        """Prefix of the join limit's per-client logs (``join_log``)."""
         return f"{self.tag}:rate"
+
+    def join_log(self, client: str) -> str:
+        """The places one client address took in the last minute (the join limit's sliding log)."""
+        return f"{self.rate_prefix}:{client}"
 
 
 def queue_keys(queue: str) -> QueueKeys:

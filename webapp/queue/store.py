@@ -9,6 +9,7 @@ max-merge instead of starting again from zero.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from importlib.resources import files
@@ -19,6 +20,7 @@ from redis.commands.core import AsyncScript
 
 from webapp.draw import SEED_BYTES, Draw, DrawError, parse_seed
 from webapp.queue.controls import CONTROL_FIELDS, Controls, Pace, controls_from_reply
+from webapp.queue.joinlimit import JoinRateLimit
 from webapp.queue.keys import QueueKeys
 from webapp.redis_client import RedisClient
 
@@ -75,6 +77,21 @@ class IssuedRange:
     epoch: int = 0
     prequeue: bool = False
     """The numbers are arrival indexes of a pre-queue (the draw is not made yet), not positions."""
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    """One join round trip for a batch of joins: the positions of those given a place, the waits of the others.
+
+    The joins given a place hold ``first``, ``first + 1``, ... in arrival order; ``waits[i]`` is 0 for them, and
+    for a join refused by the join limit the ms until its client may take a new place.
+    """
+
+    first: int
+    window_end: int
+    epoch: int
+    prequeue: bool
+    waits: tuple[int, ...]
 
 
 class QueueNotSeededError(RuntimeError):
@@ -208,13 +225,34 @@ class QueueStore:
 
     async def join(self, count: int = 1) -> IssuedRange:
         """Issue ``count`` consecutive positions in one round trip (two if the queue must be re-seeded)."""
+        last, window_end, epoch, prequeue = (await self._join_script([count, 0, 0, 0, 0, ""], []))[:4]
+        return IssuedRange(last - count + 1, last, window_end, epoch, prequeue == 1)
+
+    async def join_many(self, clients: Sequence[str], limit: JoinRateLimit) -> IssuedBatch:
+        """One join per entry of ``clients`` (its address), in arrival order, in one round trip (two if the
+        queue must be re-seeded); with the limit on, only the joins within their client's limit get a place."""
+        if not limit.on:
+            issued = await self.join(len(clients))
+            return IssuedBatch(issued.first, issued.window_end, issued.epoch, issued.prequeue, (0,) * len(clients))
+        index: dict[str, int] = {}
+        of_join = [index.setdefault(client, len(index) + 1) for client in clients]
+        now = limit.now_ms()
+        head = [len(clients), 0, 0, limit.per_minute, limit.window_ms, "" if now is None else now]
+        reply = await self._join_script([*head, *of_join], [self.keys.join_log(client) for client in index])
+        last, window_end, epoch, prequeue, *waits = reply
+        return IssuedBatch(last - waits.count(0) + 1, window_end, epoch, prequeue == 1, tuple(waits))
+
+    async def _join_script(self, args: list[Any], logs: list[str]) -> list[int]:
+        """join.lua's reply, re-seeding the queue and trying once more if Redis lost it.
+
+        ARGV[2] and ARGV[3] of ``args`` are replaced by this replica's floors at each try.
+        """
         for _ in range(2):
-            last, window_end, epoch, prequeue = _ints(
-                await self._join(keys=self._keys3, args=[count, self.seen_last_position, self.seen_window_end])
-            )
-            if last >= 0:
-                self.observe(last, window_end)
-                return IssuedRange(last - count + 1, last, window_end, epoch, prequeue == 1)
+            args[1:3] = [self.seen_last_position, self.seen_window_end]
+            reply = _ints(await self._join(keys=[*self._keys3, *logs], args=args))
+            if reply[0] >= 0:
+                self.observe(reply[0], reply[1])
+                return reply
             await self.seed()
         raise QueueNotSeededError("the queue could not be seeded")
 
