@@ -11,6 +11,9 @@ peer's turn alternating (and the order reversed every other round), under ``wrk 
 the harness reads the CPU time (utime + stime from ``/proc/PID/stat``) of the server's process tree and
 of its redis-server, and Redis's ``total_commands_processed``; the table gives CPU µs per request and
 requests per CPU-second (app + Redis), and the peer's figure divided by ours.
+
+The seed's server listens on every interface of ``PORT`` (it cannot be told an address); every other
+address the bench passes is loopback. Run such a peer where that port is not reachable from outside.
 """
 
 from __future__ import annotations
