@@ -394,6 +394,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--python-load", action="store_true", help="use the Python generator even if wrk exists")
     parser.add_argument("--simulate", action="store_true", help="then run bench/simulate_sale.py (its defaults)")
     parser.add_argument("--visitors", type=int, default=None, help="visitors for --simulate (default 100000)")
+    parser.add_argument(
+        "--peer",
+        metavar="BIN",
+        default=None,
+        help="instead: our app (first of --workers) against the peer server binary BIN (seed API), each with its "
+        "own Redis, in CPU µs per request; bench/peer.py (also: python -m bench.peer --peer-bin BIN)",
+    )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     chosen = {r.strip() for r in str(args.routes).split(",") if r.strip()} | {"hello"}
@@ -406,6 +413,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.peer is not None:
+        from bench import peer
+
+        return peer.run(peer.options_from(args))
     if not wrk_available() and not args.python_load:
         print("note: wrk not found (apt-get install -y wrk); using the Python asyncio generator", flush=True)
     signal.signal(signal.SIGTERM, _stop_everything)
