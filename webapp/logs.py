@@ -110,7 +110,7 @@ class AccessLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 path = raw_path.decode("latin-1")
-                if access_line_wanted(self.mode, self.quiet, path, status):
+                if access_line_wanted(self.mode, self.quiet, path, status) and access_log.isEnabledFor(logging.INFO):
                     client = scope.get("client")
                     address = f"{client[0]}:{client[1]}" if client else ""
                     line = f"{path}?{query.decode('ascii')}" if query else path
