@@ -55,6 +55,20 @@ def same_answer(first: httpx.Response, second: httpx.Response) -> None:
     assert second.headers["x-request-id"] != first.headers["x-request-id"]
 
 
+def framework_then_lane(client: Client, path: str) -> tuple[httpx.Response, httpx.Response]:
+    """The same browser poll twice: the framework's answer (its first for the ticket), then the lane's."""
+    room: WaitingRoom = client.app.state.room
+    room._verified.clear()
+    lane = lane_of(client)
+    before = lane.answered
+    first = client.get(path, headers=HTMX)
+    assert lane.answered == before
+    second = client.get(path, headers=HTMX)
+    assert lane.answered == before + 1
+    same_answer(first, second)
+    return first, second
+
+
 def joined(client: Client, count: int, root: str = "") -> list[str]:
     return [client.post(root + "/join").json()["token"] for _ in range(count)]
 
@@ -95,14 +109,8 @@ def test_a_repeated_browser_poll_is_answered_in_the_lane_as_the_framework_answer
     make_client: ClientFactory,
 ) -> None:
     client = browser(make_client)
-    room = freeze(client)
-    room._verified.clear()  # the next poll is the framework's (its first), the one after it the lane's
-    lane = lane_of(client)
-    before = lane.answered
-    first = client.get("/room/status", headers=HTMX)
-    second = client.get("/room/status", headers=HTMX)
-    assert lane.answered == before + 1
-    same_answer(first, second)
+    freeze(client)
+    _, second = framework_then_lane(client, "/room/status")
     assert 'data-testid="queue-position">3<' in second.text
     assert 'hx-get="/room/status"' in second.text
     assert "set-cookie" not in second.headers
@@ -114,13 +122,7 @@ def test_a_paused_queue_is_answered_in_the_lane_too(make_client: ClientFactory) 
     room = freeze(client)
     assert client.post("/admin/api/pause", headers={"Authorization": f"Bearer {ADMIN}"}).json()["paused"] is True
     client.blocking_portal.call(room.watcher.refresh_once)  # the copy is frozen: read the pause once
-    room._verified.clear()
-    lane = lane_of(client)
-    before = lane.answered
-    first = client.get("/room/status", headers=HTMX)
-    second = client.get("/room/status", headers=HTMX)
-    assert lane.answered == before + 1
-    same_answer(first, second)
+    _, second = framework_then_lane(client, "/room/status")
     assert 'data-testid="queue-paused"' in second.text
 
 
@@ -129,14 +131,8 @@ def test_under_a_root_path_the_lane_writes_the_prefixed_address(make_client: Cli
     joined(client, 2, "/queue")
     csrf = csrf_of(client.get("/queue/", headers=HTML).text)
     client.post("/queue/room/join", data={"_csrf_token": csrf}, headers=HTMX)
-    room = freeze(client)
-    room._verified.clear()
-    lane = lane_of(client)
-    before = lane.answered
-    first = client.get("/queue/room/status", headers=HTMX)
-    second = client.get("/queue/room/status", headers=HTMX)
-    assert lane.answered == before + 1
-    same_answer(first, second)
+    freeze(client)
+    _, second = framework_then_lane(client, "/queue/room/status")
     assert 'hx-get="/queue/room/status"' in second.text
 
 
