@@ -37,6 +37,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
@@ -60,6 +61,7 @@ clock = time.perf_counter
 """The client's clock for due, sent and reply times (uvloop's ``loop.time()`` moves in whole milliseconds)."""
 RETRY_SECONDS = 2.0  # the fragment's own "sq:retry delay:2s": what the page does after a failed poll
 REQUEST_TIMEOUT = 10.0
+PROBE_SECONDS = 3.0
 CLIENT_SATURATED = 90.0  # % of its core above which the client, not the server, may be the limit
 TICKET_TTL = 6 * 3600
 QUEUE = "main"
@@ -74,6 +76,8 @@ APP_ENV = {
 
 _DELAY = re.compile(rb'hx-trigger="load delay:(\d+(?:\.\d+)?)(ms|s)\b')
 _POSITION = re.compile(rb'data-testid="queue-position">(\d+)<')
+_PAUSED = b'data-testid="queue-paused"'
+_RECONNECTING = b'class="reconnecting"'
 
 
 # -- pure parts ---------------------------------------------------------------------------------------
@@ -88,17 +92,27 @@ def poll_delay(fragment: bytes) -> float | None:
     return value / 1000 if found[2] == b"ms" else value
 
 
-def waiting_delay(status: int, head: bytes, body: bytes, position: int) -> tuple[str, float | None]:
+def waiting_delay(
+    status: int, head: bytes, body: bytes, position: int, paused: bool = False
+) -> tuple[str, float | None]:
     """Classify one poll's reply for a visitor still waiting at ``position``: (outcome, next poll delay).
 
-    ``ok`` only for a 200 that polls on and shows this visitor's own position (the waiting state, or the
-    paused one, which keeps the visitor waiting); ``non-200`` or ``not-waiting`` otherwise.
+    ``ok`` only for a 200 that polls on and shows this visitor's own position in the waiting state (with
+    ``paused``, the paused state: still waiting); ``non-200`` or ``not-waiting`` otherwise, e.g. an
+    admission (``HX-Redirect``), "reconnecting" (the app lost its Redis), or a ticket it refused.
     """
     if status != 200:
         return "non-200", None
     delay = poll_delay(body)
     shown = _POSITION.search(body)
-    if delay is None or shown is None or int(shown[1]) != position or b"\r\nhx-redirect:" in head.lower():
+    if (
+        delay is None
+        or shown is None
+        or int(shown[1]) != position
+        or b"\r\nhx-redirect:" in head.lower()
+        or _RECONNECTING in body
+        or (_PAUSED in body) != paused
+    ):
         return "not-waiting", delay
     return "ok", delay
 
@@ -385,8 +399,18 @@ class _Poller(HttpProtocol):
 class Browsers:
     """Waiting browsers polling one server, multiplexed over a bounded pool of keep-alive connections."""
 
-    def __init__(self, host: str, port: int, csrf: str, connections: int, fixed_delay: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        csrf: str,
+        connections: int,
+        *,
+        paused: bool = False,
+        fixed_delay: float | None = None,
+    ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.paused = paused  # the queue is paused on purpose (a smoke run): the paused fragment is expected
         self.host, self.port = host, port
         self.size = connections
         self.fixed_delay = fixed_delay  # the ceiling run: poll again at once, whatever the fragment says
@@ -528,7 +552,7 @@ class Browsers:
             self.pump()
             return
         connection.replies += 1
-        outcome, delay = waiting_delay(status, head, body, self.positions[index])
+        outcome, delay = waiting_delay(status, head, body, self.positions[index], self.paused)
         step = self.step
         if step is not None:
             if outcome == "non-200":
@@ -631,7 +655,7 @@ def csrf_cookie(base_url: str) -> str:
     raise RuntimeError(f"GET / set no {CSRF_COOKIE} cookie")
 
 
-def probe(base_url: str, csrf: str, token: str, position: int) -> tuple[bytes, float]:
+def probe(base_url: str, csrf: str, token: str, position: int, paused: bool) -> tuple[bytes, float]:
     """One real poll of one waiting visitor: the whole reply (for the canned server) and the server's period."""
     headers = {
         "HX-Request": "true",
@@ -639,12 +663,13 @@ def probe(base_url: str, csrf: str, token: str, position: int) -> tuple[bytes, f
         "Cookie": f"{CSRF_COOKIE}={csrf}; {TICKET_COOKIE}={token}",
     }
     request = urllib.request.Request(base_url + "/room/status", headers=headers)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - our own loopback server
-        body = reply.read()
-        status = int(reply.status)
-        head_lines = [f"HTTP/1.1 {status} OK"] + [f"{k}: {v}" for k, v in reply.headers.items()]
-    head = "\r\n".join(head_lines).encode("latin-1")
-    outcome, delay = waiting_delay(status, head, body, position)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - our own loopback server
+            body, status, headers_seen = reply.read(), int(reply.status), reply.headers
+    except urllib.error.HTTPError as refused:
+        raise RuntimeError(f"a waiting visitor's first poll answered {refused.code}") from None
+    head = "\r\n".join([f"HTTP/1.1 {status} OK"] + [f"{k}: {v}" for k, v in headers_seen.items()]).encode("latin-1")
+    outcome, delay = waiting_delay(status, head, body, position, paused)
     if outcome != "ok" or delay is None:
         raise RuntimeError(f"a waiting visitor's first poll was {outcome}: {body[:300]!r}")
     canned_head = "\r\n".join(
@@ -653,11 +678,26 @@ def probe(base_url: str, csrf: str, token: str, position: int) -> tuple[bytes, f
     return canned_head.encode() + b"\r\n\r\n" + body, delay
 
 
+def settled_probe(
+    base_url: str, csrf: str, token: str, position: int, paused: bool, within: float = PROBE_SECONDS
+) -> tuple[bytes, float]:
+    """:func:`probe`, again until it passes for ``within`` seconds: the app's copy of the window (a pause
+    just made, say) may be a refresh behind Redis."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return probe(base_url, csrf, token, position, paused)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)  # the app re-reads the window every 100 ms (SNAPSHOT_REFRESH)
+
+
 async def client_ceiling(
-    port: int, csrf: str, token: str, position: int, connections: int, seconds: float
+    port: int, csrf: str, token: str, position: int, connections: int, seconds: float, paused: bool
 ) -> tuple[float, float]:
     """Replies/s and client CPU % of a closed loop against the canned server: what this client can drive."""
-    browsers = Browsers("127.0.0.1", port, csrf, connections, fixed_delay=0.0)
+    browsers = Browsers("127.0.0.1", port, csrf, connections, paused=paused, fixed_delay=0.0)
     await browsers.open()
     step = Step(browsers=connections * 2, period=1.0)
     now = clock()
@@ -676,7 +716,7 @@ async def ramp(
     base_url: str, csrf: str, fleet: Fleet, args: argparse.Namespace, period: float, meter: CpuMeter
 ) -> list[Step]:
     host, _, port = base_url.removeprefix("http://").partition(":")
-    browsers = Browsers(host, int(port), csrf, args.connections)
+    browsers = Browsers(host, int(port), csrf, args.connections, paused=args.pause is not None)
     await browsers.open()
     rng = random.Random(args.seed)
     hold = args.hold if args.hold is not None else 1.5 * period
@@ -791,13 +831,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("room_capacity: FAIL: the positions are not unique, or not all waiting")
             return 1
         csrf = csrf_cookie(app.base_url)
-        canned_reply, period = probe(app.base_url, csrf, fleet.tokens[0], fleet.positions[0])
+        paused = args.pause is not None
+        try:
+            canned_reply, period = settled_probe(app.base_url, csrf, fleet.tokens[0], fleet.positions[0], paused)
+        except RuntimeError as failed:
+            print(f"room_capacity: FAIL: {failed}")
+            return 1
         print(f"  the server's pace for these visitors: hx-trigger load delay {period:g} s", flush=True)
         if args.ceiling_seconds > 0:
             canned = CannedServer(canned_reply, server_core, workdir)
             rate, cpu = run_loop(
                 client_ceiling(
-                    canned.port, csrf, fleet.tokens[0], fleet.positions[0], args.connections, args.ceiling_seconds
+                    canned.port,
+                    csrf,
+                    fleet.tokens[0],
+                    fleet.positions[0],
+                    args.connections,
+                    args.ceiling_seconds,
+                    paused,
                 )
             )
             canned.stop()
