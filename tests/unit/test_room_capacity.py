@@ -173,7 +173,8 @@ def test_a_step_under_the_limit_does_not_stop_the_ramp() -> None:
 
 def test_a_p99_at_the_limit_stops_the_ramp() -> None:
     reason = stop_reason(step(1000, [5.0] * 980 + [P99_LIMIT_MS] * 20))
-    assert reason is not None and reason.startswith("p99 100.0 ms")
+    assert reason is not None
+    assert reason.startswith("p99 100.0 ms")
 
 
 @pytest.mark.parametrize(
@@ -182,7 +183,8 @@ def test_a_p99_at_the_limit_stops_the_ramp() -> None:
 )
 def test_any_error_stops_the_ramp(kwargs: dict[str, object]) -> None:
     reason = stop_reason(step(1000, [1.0] * 100, **kwargs))
-    assert reason is not None and reason.startswith("errors:")
+    assert reason is not None
+    assert reason.startswith("errors:")
 
 
 def test_a_step_without_replies_stops_the_ramp() -> None:
@@ -208,7 +210,8 @@ def test_the_headline_when_the_first_step_fails() -> None:
 
 def test_the_headline_flags_a_saturated_client() -> None:
     steps = [step(25_000, [4.0] * 100), step(50_000, [150.0] * 100, client_cpu=97.0)]
-    assert steps[1].client_limited and not steps[0].client_limited
+    assert steps[1].client_limited
+    assert not steps[0].client_limited
     assert "CLIENT-LIMITED" in headline(steps)
 
 
