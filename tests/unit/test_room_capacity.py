@@ -7,6 +7,7 @@ import os
 import random
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -181,7 +182,7 @@ def test_a_p99_at_the_limit_stops_the_ramp() -> None:
     "kwargs",
     [{"non_200": 1}, {"not_waiting": 2}, {"errors": Counter({"TimeoutError: no reply within 10 s": 1})}],
 )
-def test_any_error_stops_the_ramp(kwargs: dict[str, object]) -> None:
+def test_any_error_stops_the_ramp(kwargs: dict[str, Any]) -> None:
     reason = stop_reason(step(1000, [1.0] * 100, **kwargs))
     assert reason is not None
     assert reason.startswith("errors:")
