@@ -63,6 +63,7 @@ RETRY_SECONDS = 2.0  # the fragment's own "sq:retry delay:2s": what the page doe
 REQUEST_TIMEOUT = 10.0
 PROBE_SECONDS = 3.0
 CLIENT_SATURATED = 90.0  # % of its core above which the client, not the server, may be the limit
+SHARED_CORE = 10.0  # % of the server's core used by other processes above which a step is flagged noisy
 TICKET_TTL = 6 * 3600
 QUEUE = "main"
 APP_ENV = {
@@ -173,6 +174,8 @@ class Step:
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     redis_cpu: float = 0.0
+    others_cpu: float | None = None
+    """What else ran on the server's core (its busy share minus the server's), when the server is pinned."""
 
     def ordered(self) -> None:
         self.latencies.sort()
@@ -209,8 +212,18 @@ class Step:
 
     @property
     def client_limited(self) -> bool:
-        """The client may be the limit: its core is saturated, or it sent clearly fewer polls than due."""
-        return self.client_cpu >= CLIENT_SATURATED or (self.polls > 0 and self.rate < 0.9 * self.expected_rate)
+        """The client may be the limit: its own core is saturated."""
+        return self.client_cpu >= CLIENT_SATURATED
+
+    @property
+    def behind_pace(self) -> bool:
+        """Clearly fewer polls answered than were due: the server (or, if saturated, the client) fell behind."""
+        return self.polls > 0 and self.rate < 0.9 * self.expected_rate
+
+    @property
+    def core_shared(self) -> bool:
+        """Other processes used a noticeable share of the server's core: the step's figures are noisy."""
+        return self.others_cpu is not None and self.others_cpu >= SHARED_CORE
 
 
 def stop_reason(step: Step, limit_ms: float = P99_LIMIT_MS) -> str | None:
@@ -242,25 +255,33 @@ def headline(steps: Sequence[Step], limit_ms: float = P99_LIMIT_MS) -> str:
     if best is last:
         line += "; the ramp ended before the server's limit (add larger --steps)"
     if any(s.client_limited for s in steps):
-        line += "; CLIENT-LIMITED at some step (see client CPU / polls/s): the server's limit may be higher"
+        line += "; CLIENT-LIMITED at some step (the client's core saturated): the server's limit may be higher"
+    if any(s.core_shared for s in steps):
+        line += "; other processes shared the server's core (see 'others'): a noisy machine, measure again"
     return line
 
 
 def step_line(step: Step) -> str:
     errors = sum(step.errors.values())
-    flag = "  client-limited" if step.client_limited else ""
+    flags = [
+        ("client-limited", step.client_limited),
+        ("behind pace", step.behind_pace),
+        ("core shared", step.core_shared),
+    ]
+    flag = "".join(f"  {name}" for name, on in flags if on)
+    others = "-" if step.others_cpu is None else f"{step.others_cpu:.0f}%"
     return (
         f"{step.browsers:>9} {step.rate:>8.0f} {step.expected_rate:>8.0f} {step.ms(50):>7.1f} {step.ms(90):>7.1f} "
         f"{step.ms(99):>7.1f} {step.max_ms:>7.1f} {step.ms(99, step.wire):>7.1f} {step.ms(99, step.late):>7.1f} "
         f"{errors:>6} {step.non_200:>7} {step.not_waiting:>7} {step.server_cpu:>6.0f}% {step.client_cpu:>6.0f}% "
-        f"{step.redis_cpu:>5.0f}%{flag}"
+        f"{step.redis_cpu:>5.0f}% {others:>6}{flag}"
     )
 
 
 TABLE_HEADER = (
     f"{'browsers':>9} {'polls/s':>8} {'due/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
     f"{'wire99':>7} {'late99':>7} {'errors':>6} {'non-200':>7} {'not-wtg':>7} {'server':>7} {'client':>7} "
-    f"{'redis':>6}"
+    f"{'redis':>6} {'others':>6}"
 )
 
 
@@ -274,26 +295,41 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def core_busy_seconds(core: int) -> float:
+    """CPU seconds one core spent on anything but idling, from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *ticks = line.split()
+        if name == f"cpu{core}":
+            values = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+    raise ValueError(f"no cpu{core} in /proc/stat")
+
+
 class CpuMeter:
-    """CPU use of the server, this client and Redis over a stretch of wall time, each in % of one core."""
+    """CPU use of the server, this client and Redis over a stretch of wall time, each in % of one core, and
+    what else ran on the server's core when it is pinned."""
 
-    def __init__(self, server_pid: int | None, redis_pid: int | None) -> None:
+    def __init__(self, server_pid: int | None, redis_pid: int | None, server_core: int | None = None) -> None:
         self.pids = (server_pid, redis_pid)
-        self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        self.server_core = server_core
+        self._start: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
-    def _read(self) -> tuple[float, float, float, float]:
+    def _read(self) -> tuple[float, float, float, float, float]:
         server, redis_ = (process_cpu_seconds(p) if p is not None else 0.0 for p in self.pids)
-        return time.monotonic(), time.process_time(), server, redis_
+        core = core_busy_seconds(self.server_core) if self.server_core is not None else 0.0
+        return time.monotonic(), time.process_time(), server, redis_, core
 
     def start(self) -> None:
         self._start = self._read()
 
     def stop(self, step: Step) -> None:
-        wall, client, server, redis_ = (b - a for a, b in zip(self._start, self._read(), strict=True))
+        wall, client, server, redis_, core = (b - a for a, b in zip(self._start, self._read(), strict=True))
         step.seconds = wall
         step.client_cpu = cpu_percent(client, wall)
         step.server_cpu = cpu_percent(server, wall)
         step.redis_cpu = cpu_percent(redis_, wall)
+        if self.server_core is not None:
+            step.others_cpu = max(0.0, cpu_percent(core, wall) - step.server_cpu)
 
 
 def pinned(command: list[str], core: int | None) -> list[str]:
@@ -858,7 +894,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{rate:.0f} polls/s at {cpu:.0f}% of the client's core"
             )
         redis_pid = redis_server.process.pid if redis_server is not None and redis_server.process else None
-        meter = CpuMeter(app.process.pid, redis_pid)
+        meter = CpuMeter(app.process.pid, redis_pid, server_core)
         hold = args.hold if args.hold is not None else 1.5 * period
         if hold < 1.5 * period:
             print(f"  note: hold {hold:g} s is shorter than 1.5 poll periods ({1.5 * period:g} s): not steady state")

@@ -14,6 +14,7 @@ import pytest
 from bench.room_capacity import (
     P99_LIMIT_MS,
     Step,
+    core_busy_seconds,
     cpu_percent,
     first_polls,
     headline,
@@ -216,6 +217,20 @@ def test_the_headline_flags_a_saturated_client() -> None:
     assert "CLIENT-LIMITED" in headline(steps)
 
 
-def test_a_client_that_sends_fewer_polls_than_due_is_the_limit() -> None:
+def test_a_step_with_fewer_polls_than_due_is_behind_pace() -> None:
     slow = step(100_000, [1.0] * 100, seconds=30.0)  # 100 polls in 30 s against 5000/s due
-    assert slow.client_limited
+    assert slow.behind_pace
+    assert not slow.client_limited  # its core was not saturated: the server fell behind
+    assert not step(100_000, [1.0] * 100).behind_pace
+
+
+def test_the_headline_flags_a_shared_server_core() -> None:
+    quiet, noisy = step(25_000, [4.0] * 100, others_cpu=2.0), step(50_000, [150.0] * 100, others_cpu=35.0)
+    assert not quiet.core_shared
+    assert noisy.core_shared
+    assert "shared the server's core" in headline([quiet, noisy])
+    assert "shared" not in headline([quiet])
+
+
+def test_core_busy_seconds_reads_proc_stat() -> None:
+    assert core_busy_seconds(0) > 0
