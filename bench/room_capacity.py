@@ -443,10 +443,15 @@ class Browsers:
         connections: int,
         *,
         paused: bool = False,
+        fresh: bool = False,
         fixed_delay: float | None = None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.paused = paused  # the queue is paused on purpose (a smoke run): the paused fragment is expected
+        # Each poll on a new connection, as a browser polling every 20 s finds uvicorn closed its idle one
+        # (keep-alive timeout 5 s); ``connections`` then bounds the polls in flight.
+        self.fresh = fresh
+        self.in_flight = 0
         self.host, self.port = host, port
         self.size = connections
         self.fixed_delay = fixed_delay  # the ceiling run: poll again at once, whatever the fragment says
@@ -477,8 +482,27 @@ class Browsers:
     # connections
 
     async def open(self) -> None:
-        await asyncio.gather(*(self._connect() for _ in range(self.size)))
+        if not self.fresh:
+            await asyncio.gather(*(self._connect() for _ in range(self.size)))
         self._watchdog = self.loop.call_later(1.0, self._watch)
+
+    async def _fresh_poll(self, index: int, due: float) -> None:
+        try:
+            _, protocol = await self.loop.create_connection(_Poller, self.host, self.port)
+        except OSError as exc:
+            self.in_flight -= 1
+            self._record_error(f"connect {type(exc).__name__}")
+            heapq.heappush(self.heap, (clock() + RETRY_SECONDS, index))
+            self.pump()
+            return
+        assert isinstance(protocol, _Poller)
+        protocol.callback = functools.partial(self._replied, protocol)
+        if self.closed:
+            protocol.abort(ConnectionAbortedError("closed"))
+            return
+        self.pool.add(protocol)
+        protocol.index, protocol.due = index, due
+        protocol.send(self.prefix + self.tokens[index] + self.suffix, protocol.callback, clock())
 
     async def _connect(self) -> None:
         self.opening += 1
@@ -550,6 +574,16 @@ class Browsers:
             return
         now = clock()
         heap, idle = self.heap, self.idle
+        if self.fresh:
+            while heap and self.in_flight < self.size and heap[0][0] <= now:
+                due, index = heapq.heappop(heap)
+                self.in_flight += 1
+                task = self.loop.create_task(self._fresh_poll(index, due))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if heap and self.in_flight < self.size and heap[0][0] < self.timer_at:
+                self._arm(heap[0][0], now)
+            return
         while heap and idle and heap[0][0] <= now:
             connection = idle.popleft()
             if connection.lost:
@@ -559,10 +593,13 @@ class Browsers:
             connection.index, connection.due = index, due
             connection.send(self.prefix + self.tokens[index] + self.suffix, connection.callback, now)
         if heap and idle and heap[0][0] < self.timer_at:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer_at = heap[0][0]
-            self.timer = self.loop.call_later(max(0.0, self.timer_at - now), self._wake)
+            self._arm(heap[0][0], now)
+
+    def _arm(self, at: float, now: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_at = at
+        self.timer = self.loop.call_later(max(0.0, at - now), self._wake)
 
     def _wake(self) -> None:
         self.timer, self.timer_at = None, math.inf
@@ -575,6 +612,9 @@ class Browsers:
         index, due = connection.index, connection.due
         if self.closed:
             return
+        if self.fresh:
+            self.in_flight -= 1
+            self.pool.discard(connection)
         if error is not None:
             if not answered and connection.replies > 0:
                 # The server closed a reused keep-alive connection as we wrote: nothing was processed, and
@@ -584,7 +624,8 @@ class Browsers:
             else:
                 self._record_error(f"{type(error).__name__}: {error}"[:120])
                 heapq.heappush(self.heap, (now + RETRY_SECONDS, index))
-            self._drop(connection)
+            if not self.fresh:
+                self._drop(connection)
             self.pump()
             return
         connection.replies += 1
@@ -603,7 +644,10 @@ class Browsers:
         if self.fixed_delay is not None:
             delay = self.fixed_delay
         heapq.heappush(self.heap, (now + (RETRY_SECONDS if delay is None else delay), index))
-        if connection.lost:
+        if self.fresh:
+            if connection.transport is not None:
+                connection.transport.close()
+        elif connection.lost:
             self._drop(connection)
         else:
             self.idle.append(connection)
@@ -752,7 +796,7 @@ async def ramp(
     base_url: str, csrf: str, fleet: Fleet, args: argparse.Namespace, period: float, meter: CpuMeter
 ) -> list[Step]:
     host, _, port = base_url.removeprefix("http://").partition(":")
-    browsers = Browsers(host, int(port), csrf, args.connections, paused=args.pause is not None)
+    browsers = Browsers(host, int(port), csrf, args.connections, paused=args.pause is not None, fresh=args.fresh)
     await browsers.open()
     rng = random.Random(args.seed)
     hold = args.hold if args.hold is not None else 1.5 * period
@@ -805,6 +849,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         default=None,
         metavar="INTERVAL",
         help="smoke runs: WINDOW_INTERVAL=INTERVAL and admission paused, so pages poll every INTERVAL/2 s",
+    )
+    parser.add_argument(
+        "--fresh-connections",
+        dest="fresh",
+        action="store_true",
+        help="each poll on a new connection (a browser polling every 20 s outlives uvicorn's 5 s keep-alive); "
+        "--connections then bounds the polls in flight",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the first-poll spread (1)")
     args = parser.parse_args(argv)
@@ -896,11 +947,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_pid = redis_server.process.pid if redis_server is not None and redis_server.process else None
         meter = CpuMeter(app.process.pid, redis_pid, server_core)
         hold = args.hold if args.hold is not None else 1.5 * period
+        connections = (
+            f"a new connection per poll (at most {args.connections} in flight; late99 includes the connect)"
+            if args.fresh
+            else f"{args.connections} keep-alive connections"
+        )
         if hold < 1.5 * period:
             print(f"  note: hold {hold:g} s is shorter than 1.5 poll periods ({1.5 * period:g} s): not steady state")
         print(
             f"  each step: first polls of the new browsers spread over {period:g} s, then {hold:g} s measured; "
-            f"{args.connections} keep-alive connections; latency = due -> reply (wire99 = sent -> reply, "
+            f"{connections}; latency = due -> reply (wire99 = sent -> reply, "
             "late99 = due -> sent); CPU in % of one core",
             flush=True,
         )

@@ -19,10 +19,11 @@ SMOKE = ["--pause", "2", "--hold", "1.5", "--ceiling-seconds", "0.5", "--no-pin"
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("connections", [[], ["--fresh-connections"]], ids=["keep-alive", "fresh"])
 def test_a_tiny_ramp_passes_with_every_poll_a_waiting_fragment(
-    redis_url: str, capsys: pytest.CaptureFixture[str]
+    redis_url: str, capsys: pytest.CaptureFixture[str], connections: list[str]
 ) -> None:
-    args = ["--browsers", "--steps", "100,200", "--real-joins", "20", "--redis-url", redis_url, *SMOKE]
+    args = ["--browsers", "--steps", "100,200", "--real-joins", "20", "--redis-url", redis_url, *SMOKE, *connections]
     code = simulate_sale.main(args)
     out = capsys.readouterr().out
     assert code == 0, out
