@@ -486,17 +486,22 @@ class Browsers:
             await asyncio.gather(*(self._connect() for _ in range(self.size)))
         self._watchdog = self.loop.call_later(1.0, self._watch)
 
+    async def _dial(self) -> _Poller:
+        connecting = self.loop.create_connection(_Poller, self.host, self.port)
+        _, protocol = await asyncio.wait_for(connecting, REQUEST_TIMEOUT)
+        assert isinstance(protocol, _Poller)
+        protocol.callback = functools.partial(self._replied, protocol)
+        return protocol
+
     async def _fresh_poll(self, index: int, due: float) -> None:
         try:
-            _, protocol = await self.loop.create_connection(_Poller, self.host, self.port)
-        except OSError as exc:
+            protocol = await self._dial()
+        except (OSError, TimeoutError) as exc:
             self.in_flight -= 1
             self._record_error(f"connect {type(exc).__name__}")
             heapq.heappush(self.heap, (clock() + RETRY_SECONDS, index))
             self.pump()
             return
-        assert isinstance(protocol, _Poller)
-        protocol.callback = functools.partial(self._replied, protocol)
         if self.closed:
             protocol.abort(ConnectionAbortedError("closed"))
             return
@@ -507,16 +512,14 @@ class Browsers:
     async def _connect(self) -> None:
         self.opening += 1
         try:
-            _, protocol = await self.loop.create_connection(_Poller, self.host, self.port)
-        except OSError as exc:
+            protocol = await self._dial()
+        except (OSError, TimeoutError) as exc:
             self._record_error(f"connect {type(exc).__name__}")
             if not self.closed:
                 self.loop.call_later(RETRY_SECONDS, self._replace)
             return
         finally:
             self.opening -= 1
-        assert isinstance(protocol, _Poller)
-        protocol.callback = functools.partial(self._replied, protocol)
         self.pool.add(protocol)
         if self.closed:
             protocol.abort(ConnectionAbortedError("closed"))
