@@ -34,8 +34,10 @@ import os
 import random
 import re
 import secrets
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +45,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -118,6 +121,13 @@ def waiting_delay(
     return "ok", delay
 
 
+def shown(head: bytes, body: bytes, limit: int = 600) -> str:
+    """A reply as printed in a failure report: the header block and the body without the poller line."""
+    text = body.decode("utf-8", "replace")
+    text = re.sub(r"<div class=\"poller\"[^>]*></div>", "", text)
+    return (head.decode("latin-1") + "\n\n" + re.sub(r"\s+", " ", text).strip())[:limit]
+
+
 def parse_count(text: str) -> int:
     """``25000``, ``25k`` or ``1.5m`` as a whole number of browsers."""
     raw = text.strip().lower().replace("_", "")
@@ -171,6 +181,8 @@ class Step:
     errors: Counter[str] = field(default_factory=Counter)
     non_200: int = 0
     not_waiting: int = 0
+    first_wrong: str = ""
+    """The first reply that was not the waiting fragment (status, headers and the start of the body), to show."""
     server_cpu: float = 0.0
     client_cpu: float = 0.0
     redis_cpu: float = 0.0
@@ -639,6 +651,8 @@ class Browsers:
                 step.non_200 += 1
             elif outcome == "not-waiting":
                 step.not_waiting += 1
+            if outcome != "ok" and not step.first_wrong:
+                step.first_wrong = f"position {self.positions[index]}: {shown(head, body)}"
             low, high = self.window
             if low <= now < high:
                 step.latencies.append(now - due)
@@ -822,6 +836,8 @@ async def ramp(
             step.ordered()
             steps.append(step)
             print(step_line(step), flush=True)
+            if step.first_wrong:
+                print(f"  first reply that was not the waiting fragment ({step.incorrect} in all): {step.first_wrong}")
             if stop_reason(step, args.p99_limit) is not None:
                 break
     finally:
@@ -869,6 +885,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     if raw[:1] == ["--canned-server"]:
@@ -880,6 +900,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pin:
         os.sched_setaffinity(0, {args.client_core})  # Redis, started below, inherits this core
     workdir = run_directory("sq-capacity-")
+    main_thread = threading.current_thread() is threading.main_thread()
+    # A SIGTERM unwinds like Ctrl-C, so the servers started here are stopped by their pids on the way out.
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     redis_server: RedisServer | None = None
     app: AppProcess | None = None
     canned: CannedServer | None = None
@@ -972,6 +995,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             app.stop()
         if redis_server is not None:
             redis_server.stop()
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print(headline(steps, args.p99_limit))
     if any(s.incorrect for s in steps):
         print("room_capacity: FAIL: a reply was not 200, or not the waiting fragment of that visitor")

@@ -23,6 +23,7 @@ from bench.room_capacity import (
     parse_steps,
     poll_delay,
     process_cpu_seconds,
+    shown,
     stop_reason,
     waiting_delay,
 )
@@ -234,3 +235,12 @@ def test_the_headline_flags_a_shared_server_core() -> None:
 
 def test_core_busy_seconds_reads_proc_stat() -> None:
     assert core_busy_seconds(0) > 0
+
+
+def test_a_wrong_reply_is_shown_without_its_poller_and_bounded() -> None:
+    body = fragment(42, extra='<p class="reconnecting" role="status">Reconnecting…\n  your place is safe</p>')
+    text = shown(HEAD, body)
+    assert text.startswith("HTTP/1.1 200 OK")
+    assert "Reconnecting… your place is safe" in text
+    assert "poller" not in text
+    assert len(shown(HEAD, body * 50)) == 600
