@@ -15,7 +15,8 @@ issued, unique and behind the window) and their tickets are signed with the app'
 200k joins through the route would take minutes here; the poll is what this measures.
 
 One event loop (uvloop when installed), a bounded pool of keep-alive connections driven by callbacks
-(:class:`bench.client.HttpProtocol`, never pipelined) and a heap of next-poll times. Before the ramp the
+(:class:`bench.client.HttpProtocol`, never pipelined; ``--fresh-connections`` opens one per poll instead, as
+a browser must once uvicorn's 5 s keep-alive has lapsed) and a heap of next-poll times. Before the ramp the
 client's own ceiling is measured against a canned server on the app's core. Exit 1 when a reply is not
 200 or not the waiting fragment of that visitor's position. Run ``python -m bench.room_capacity --help``
 (or ``python -m bench.simulate_sale --browsers ...``).
