@@ -983,8 +983,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  note: hold {hold:g} s is shorter than 1.5 poll periods ({1.5 * period:g} s): not steady state")
         print(
             f"  each step: first polls of the new browsers spread over {period:g} s, then {hold:g} s measured; "
-            f"{connections}; latency = due -> reply (wire99 = sent -> reply, "
-            "late99 = due -> sent); CPU in % of one core",
+            f"{connections}; at most {len(args.steps)} steps, {len(args.steps) * (period + hold):.0f} s; "
+            "latency = due -> reply (wire99 = sent -> reply, late99 = due -> sent); CPU in % of one core "
+            "(others: the rest of the server core's use)",
             flush=True,
         )
         print(TABLE_HEADER, flush=True)
