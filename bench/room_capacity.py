@@ -9,9 +9,10 @@ whose first polls are spread over one poll period, waits that period out, then m
 stretch (1.5 periods by default). The ramp stops at the first step whose p99 reaches the limit or that
 sees an error, and prints the headline.
 
-Tickets: a few visitors join through ``POST /join``; the rest take their positions the way a join does
-(one ``INCRBY`` of the queue's counter through :class:`webapp.queue.store.QueueStore`, so positions are
-issued, unique and behind the window) and their tickets are signed with the app's own codec and secret.
+Tickets: a few visitors join as the page does (``GET /``, then htmx's ``POST /room/join``); the rest take
+their positions the way a join does (one ``INCRBY`` of the queue's counter through
+:class:`webapp.queue.store.QueueStore`, so positions are issued, unique and behind the window) and their
+tickets are signed with the app's own codec and secret.
 200k joins through the route would take minutes here; the poll is what this measures.
 
 One event loop (uvloop when installed), a bounded pool of keep-alive connections driven by callbacks
@@ -29,7 +30,6 @@ import asyncio
 import functools
 import heapq
 import itertools
-import json
 import math
 import os
 import random
@@ -41,17 +41,19 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bench.client import HttpConnection, HttpProtocol
+from bench.client import HttpProtocol
 from bench.measure import percentile
 from bench.servers import bench_redis, run_directory
 from tests.support import AppProcess, RedisServer, free_port, inherited_environ, wait_until_sync
@@ -697,7 +699,7 @@ class Fleet:
 async def take_tickets(
     base_url: str, redis_url: str, secret: str, total: int, real_joins: int, window_size: int, interval: float
 ) -> Fleet:
-    """``real_joins`` joins through ``POST /join``, then positions for the rest in one INCRBY, signed here."""
+    """``real_joins`` joins through the room's page, then positions for the rest in one INCRBY, signed here."""
     client = aioredis.Redis.from_url(redis_url, socket_timeout=10)
     try:
         store = QueueStore(client, queue_keys(QUEUE), window_size, interval)
@@ -707,18 +709,10 @@ async def take_tickets(
             await store.join(padding)
         tokens: list[str] = []
         positions: list[int] = []
-        host, _, port = base_url.removeprefix("http://").partition(":")
-        connection = HttpConnection(host, int(port))
-        try:
-            for _ in range(min(real_joins, total)):
-                reply = await connection.request("POST", "/join", {"Accept": "application/json"})
-                if reply.status not in (200, 201):
-                    raise RuntimeError(f"POST /join answered {reply.status}: {reply.body[:200]!r}")
-                body = json.loads(reply.body)
-                tokens.append(body["token"])
-                positions.append(int(body["position"]))
-        finally:
-            await connection.close()
+        for _ in range(min(real_joins, total)):
+            token, position = await asyncio.to_thread(browser_join, base_url)
+            tokens.append(token)
+            positions.append(position)
         minted = total - len(tokens)
         codec = TokenCodec(secret.encode(), QUEUE)
         if minted:
@@ -743,14 +737,56 @@ async def pause_queue(redis_url: str, window_size: int, interval: float) -> None
         await client.aclose()
 
 
+def cookie_set(headers: Message, name: str) -> str | None:
+    """The value a reply's ``Set-Cookie`` headers give the cookie ``name``, or None."""
+    for value in headers.get_all("set-cookie") or []:
+        key, _, rest = str(value).partition("=")
+        if key.strip() == name:
+            return str(rest.split(";", 1)[0])
+    return None
+
+
+def room_page(base_url: str) -> tuple[str, str]:
+    """A browser's first ``GET /``: the CSRF cookie it is given and the token its join form carries."""
+    with urllib.request.urlopen(base_url + "/", timeout=10) as reply:  # noqa: S310 - our own loopback server
+        cookie = cookie_set(reply.headers, CSRF_COOKIE)
+        page = reply.read().decode("utf-8", "replace")
+    form = re.search(r'name="_csrf_token" value="([^"]+)"', page)
+    if cookie is None or form is None:
+        raise RuntimeError(f"GET / gave no {CSRF_COOKIE} cookie or no join form token")
+    return cookie, form[1]
+
+
 def csrf_cookie(base_url: str) -> str:
     """The CSRF cookie a browser gets with its first ``GET /`` (the middleware checks it on unsafe methods only)."""
-    with urllib.request.urlopen(base_url + "/", timeout=10) as reply:  # noqa: S310 - our own loopback server
-        for value in reply.headers.get_all("set-cookie") or []:
-            name, _, rest = str(value).partition("=")
-            if name.strip() == CSRF_COOKIE:
-                return str(rest.split(";", 1)[0])
-    raise RuntimeError(f"GET / set no {CSRF_COOKIE} cookie")
+    return room_page(base_url)[0]
+
+
+def browser_join(base_url: str) -> tuple[str, int]:
+    """A join as the waiting page makes it: ``GET /``, then htmx's ``POST /room/join`` with the form's CSRF
+    token. Returns the ticket the reply's cookie holds and the position its fragment shows."""
+    cookie, form_token = room_page(base_url)
+    request = urllib.request.Request(  # noqa: S310 - our own loopback server
+        base_url + "/room/join",
+        data=urllib.parse.urlencode({"_csrf_token": form_token}).encode(),
+        method="POST",
+        headers={
+            "HX-Request": "true",
+            "HX-Target": "queue-status",
+            "HX-Current-URL": base_url + "/",
+            "Origin": base_url,
+            "Referer": base_url + "/",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"{CSRF_COOKIE}={cookie}",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - our own loopback server
+        ticket = cookie_set(reply.headers, TICKET_COOKIE)
+        fragment = reply.read()
+    shown_position = _POSITION.search(fragment)
+    if ticket is None or shown_position is None:
+        raise RuntimeError(f"POST /room/join gave no ticket cookie or no position: {fragment[:300]!r}")
+    return ticket, int(shown_position[1])
 
 
 def probe(base_url: str, csrf: str, token: str, position: int, paused: bool) -> tuple[bytes, float]:
@@ -856,7 +892,9 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--hold", type=float, default=None, help="measured seconds per step (default 1.5 periods)")
     parser.add_argument("--connections", type=int, default=128, help="keep-alive connection pool (default 128)")
-    parser.add_argument("--real-joins", type=int, default=100, help="browsers that join via POST /join (100)")
+    parser.add_argument(
+        "--real-joins", type=int, default=100, help="browsers that join as the page does: GET /, POST /room/join (100)"
+    )
     parser.add_argument("--p99-limit", type=float, default=P99_LIMIT_MS, help="p99 ms that stops the ramp (100)")
     parser.add_argument("--ceiling-seconds", type=float, default=3.0, help="client ceiling run, 0 skips (3)")
     parser.add_argument("--server-core", type=int, default=1, help="the app's core (default 1)")
@@ -934,7 +972,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         unique = len(set(fleet.positions)) == len(fleet.positions)
         behind = min(fleet.positions) > fleet.window_end
         print(
-            f"  tickets: {fleet.real_joins} real joins through POST /join; {fleet.minted} positions taken with one "
+            f"  tickets: {fleet.real_joins} real joins (GET /, then htmx's POST /room/join); {fleet.minted} positions taken with one "
             f"INCRBY through QueueStore.join and signed with the app's TokenCodec and JWT_SECRET "
             f"({time.monotonic() - started:.1f} s); {fleet.padding} positions inside the window taken first; "
             f"positions {min(fleet.positions)}..{max(fleet.positions)}, unique: {'yes' if unique else 'NO'}, "

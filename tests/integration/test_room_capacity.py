@@ -29,7 +29,7 @@ def test_a_tiny_ramp_passes_with_every_poll_a_waiting_fragment(
     code = simulate_sale.main(args)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "20 real joins through POST /join; 180 positions taken with one INCRBY" in out
+    assert "20 real joins (GET /, then htmx's POST /room/join); 180 positions taken with one INCRBY" in out
     assert "unique: yes" in out
     assert "all behind window_end 10: yes" in out
     assert "hx-trigger load delay 1 s" in out  # the server's pace, read from the fragment
