@@ -10,6 +10,9 @@ the visitor's poll lag (turn to noticing it) is reported on its own line.
 
 One event loop, a bounded pool of keep-alive connections and a heap of next-poll times: 100k visitors
 cost 100k small records, not 100k sockets. Run ``python -m bench.simulate_sale --help``.
+
+``--browsers`` is the capacity mode instead (:mod:`bench.room_capacity`): how many waiting browsers one core
+holds, polling the htmx route at the server's pace (``--browsers --help`` lists its options).
 """
 
 from __future__ import annotations
@@ -420,13 +423,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="use a running app (its settings must match the flags)")
     parser.add_argument("--redis-url", default=None, help="with --url: its Redis, to record when slides happen")
     parser.add_argument("--queue", default="main", help="with --url: the app's QUEUE_NAME (default main)")
+    parser.add_argument(
+        "--browsers",
+        action="store_true",
+        help="instead: how many waiting browsers one core holds (bench/room_capacity.py; its options follow)",
+    )
     args = parser.parse_args(argv)
     scaled(args)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse(sys.argv[1:] if argv is None else argv)
+    raw = sys.argv[1:] if argv is None else argv
+    if "--browsers" in raw:
+        from bench import room_capacity
+
+        return room_capacity.main([arg for arg in raw if arg != "--browsers"])
+    args = parse(raw)
     redis_server: RedisServer | None = None
     app: AppProcess | None = None
     try:
