@@ -401,6 +401,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="instead: our app (first of --workers) against the peer server binary BIN (seed API), each with its "
         "own Redis, in CPU µs per request; bench/peer.py (also: python -m bench.peer --peer-bin BIN)",
     )
+    parser.add_argument(
+        "--granian", action="store_true", help="with --peer: also run our app under granian (SERVER=granian)"
+    )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     chosen = {r.strip() for r in str(args.routes).split(",") if r.strip()} | {"hello"}

@@ -45,7 +45,7 @@ from tests.support import AppProcess, RedisServer, free_port
 from webapp.web.cookies import CSRF_COOKIE, TICKET_COOKIE
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-OURS, NO_LIMIT, PEER = "ours", "ours, JOIN_RATE_LIMIT=0", "peer"
+OURS, NO_LIMIT, PEER, GRANIAN = "ours", "ours, JOIN_RATE_LIMIT=0", "peer", "ours, SERVER=granian"
 # The peer's queue: the same window as ours (nobody admitted during a run), the seed's required settings.
 PEER_ENV = {
     "WINDOW_SIZE": APP_ENV["WINDOW_SIZE"],
@@ -121,6 +121,10 @@ ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("GET /room/status", OURS, "fragment", "status"),
     ("POST /join", OURS, "join", "join"),
     ("POST /join (no limit)", NO_LIMIT, "join", "join"),
+    ("GET /livez", GRANIAN, "livez", "livez"),
+    ("GET /status", GRANIAN, "status", "status"),
+    ("GET /room/status", GRANIAN, "fragment", "status"),
+    ("POST /join", GRANIAN, "join", "join"),
 )
 PEER_ROWS: tuple[tuple[str, str], ...] = (("GET /livez", "livez"), ("GET /status", "status"), ("POST /join", "join"))
 
@@ -361,10 +365,11 @@ def peer_server(binary: str, workdir: Path) -> Server:
     return Server(PEER, app, redis_server)
 
 
-def our_server(name: str, env: Mapping[str, str], workers: int, workdir: Path) -> Server:
-    directory = workdir / ("ours-nolimit" if env.get("JOIN_RATE_LIMIT") == "0" else "ours")
+def our_server(name: str, env: Mapping[str, str], workers: int, workdir: Path, server: str = "uvicorn") -> Server:
+    directory = workdir / ("ours-nolimit" if env.get("JOIN_RATE_LIMIT") == "0" else f"ours-{server}")
     redis_server = bench_redis(directory)
-    return Server(name, bench_app(directory, redis_server.url, workers, {**env, **PASS_ENV}), redis_server)
+    app = bench_app(directory, redis_server.url, workers, {**env, **PASS_ENV}, server)
+    return Server(name, app, redis_server)
 
 
 def browser_csrf(base_url: str) -> str:
@@ -472,6 +477,8 @@ class PeerOptions:
     tickets: int = 1000
     workers: int = 1
     python_load: bool = False
+    granian: bool = False
+    """Also run our app under granian (``SERVER=granian``), a fourth server with its own Redis."""
 
 
 def schedule(servers: Sequence[str], round_number: int) -> list[tuple[str, str]]:
@@ -480,6 +487,7 @@ def schedule(servers: Sequence[str], round_number: int) -> list[tuple[str, str]]
     plan: list[tuple[str, str]] = []
     for route in ("livez", "status", "fragment", "join"):
         turn = [OURS] + ([NO_LIMIT] if route == "join" and NO_LIMIT in servers else [])
+        turn += [GRANIAN] if GRANIAN in servers else []
         if route != "fragment" and PEER in servers:
             turn.append(PEER)
         plan.extend((server, route) for server in turn)
@@ -511,6 +519,8 @@ def run(options: PeerOptions) -> int:
         our_server(OURS, APP_ENV, options.workers, workdir),
         our_server(NO_LIMIT, NO_LIMIT_ENV, options.workers, workdir),
     ]
+    if options.granian:
+        servers.append(our_server(GRANIAN, APP_ENV, options.workers, workdir, "granian"))
     if problem is None and options.peer is not None:
         servers.append(peer_server(options.peer, workdir))
     by_name = {server.name: server for server in servers}
@@ -604,6 +614,7 @@ def options_from(args: argparse.Namespace) -> PeerOptions:
         tickets=args.tickets,
         workers=args.workers[0] if args.workers else 1,
         python_load=args.python_load,
+        granian=args.granian,
     )
 
 
@@ -621,9 +632,10 @@ def parse(argv: list[str]) -> PeerOptions:
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of our app (default 1)")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator even if wrk exists")
+    parser.add_argument("--granian", action="store_true", help="also run our app under granian (SERVER=granian)")
     args = parser.parse_args(argv)
     return PeerOptions(args.peer_bin, args.seconds, args.rounds, args.connections, args.tickets, args.workers,
-                       args.python_load)  # fmt: skip
+                       args.python_load, args.granian)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

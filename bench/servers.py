@@ -25,17 +25,27 @@ def bench_redis(directory: Path) -> RedisServer:
     return RedisServer(directory=directory / "redis")
 
 
-def bench_app(directory: Path, redis_url: str, workers: int, env: Mapping[str, str]) -> AppProcess:
-    """The app (with the hello route) under uvicorn, ``workers`` processes in their own process group.
+def bench_app(
+    directory: Path, redis_url: str, workers: int, env: Mapping[str, str], server: str = "uvicorn"
+) -> AppProcess:
+    """The app (with the hello route) under uvicorn or granian, ``workers`` processes in their own process group.
 
     Call ``start()``; ``stop()`` sends SIGTERM by pid, then kills the group (orphaned workers included).
+    Neither server writes access lines: the app does (``ACCESS_LOG``), as under ``python -m webapp``.
     """
     port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "bench.hello_app:create_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    if server == "granian":
+        command = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", "--no-access-log", "bench.hello_app:create_app",
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "bench.hello_app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
     app_env = {"REDIS_URL": redis_url, "JWT_SECRET": secrets.token_urlsafe(48), "WEB_CONCURRENCY": str(workers)}
     return AppProcess(
         {**app_env, **env},

@@ -49,8 +49,8 @@ from webapp.web.cookies import CSRF_COOKIE, SecureCookiesMiddleware, room_cookie
 from webapp.web.errors import http_error, internal_error, join_limited, unavailable
 from webapp.web.filters import FILTERS
 from webapp.web.head import HeadAsGet
+from webapp.web.lane import Lane
 from webapp.web.paths import PrefixMount, template_url_for
-from webapp.web.poll_lane import PollLane
 from webapp.web.schema_page import PlainSchemaPage
 from webapp.web.sizes import MAX_BODY_BYTES, RequestSizeMiddleware
 
@@ -305,7 +305,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
     app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
     # In front of the layers above (inside the prefix): the repeated poll of a known ticket, answered as they would.
-    app.asgi_handler = PollLane(app.asgi_handler)
+    app.asgi_handler = Lane(app.asgi_handler)
     if settings.root_path:
         app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
     app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log, settings.root_path)

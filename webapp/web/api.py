@@ -13,7 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from webapp import metrics
 from webapp.queue.window import Status
-from webapp.room import PrequeueNotOpenError, TicketStatus, WaitingRoom, WindowUnknownError
+from webapp.room import Joined, PrequeueNotOpenError, TicketStatus, WaitingRoom, WindowUnknownError
 from webapp.tokens import Ticket, TokenError
 from webapp.web.clients import client_address
 from webapp.web.deps import room_of
@@ -138,6 +138,9 @@ def _ticket(room: WaitingRoom, token: str | None) -> Ticket:
 @post("/join", summary="Take a place in the queue", tags=["queue"], security=[{"bearer": []}])
 async def join(request: Request[Any, Any, State]) -> Response[JoinBody | PrequeueJoinBody]:
     """Issue a ticket; a client that presents a valid ticket of this queue gets it back unchanged."""
+    failed = request.scope.get("state", {}).get(LANE_JOIN_FAILURE)
+    if failed is not None:  # the lane tried this join and it failed: answered here, not tried again
+        raise failed
     room = room_of(request)
     presented: str | None = None
     try:
@@ -151,6 +154,16 @@ async def join(request: Request[Any, Any, State]) -> Response[JoinBody | Prequeu
             detail=f"the pre-queue opens at {rfc3339(early.opens_at)}; come back then",
             headers={"Retry-After": str(early.retry_after)},
         ) from None
+    code, body = join_body(room, joined)
+    return Response(body, status_code=code)
+
+
+LANE_JOIN_FAILURE = "sq.lane_join_failure"
+"""Where :mod:`webapp.web.lane` leaves the exception of a join it tried, for :func:`join` to raise."""
+
+
+def join_body(room: WaitingRoom, joined: Joined) -> tuple[int, JoinBody | PrequeueJoinBody]:
+    """The answer to a join: 201 and the new ticket's place, or 200 and the presented one's."""
     status = room.status(joined.ticket)
     code = HTTP_201_CREATED if joined.created else HTTP_200_OK
     if status.status is Status.PREQUEUE:
@@ -161,7 +174,7 @@ async def join(request: Request[Any, Any, State]) -> Response[JoinBody | Prequeu
             opens_at=rfc3339(status.opens_at or 0.0),
             prequeue_size=status.prequeue_size,
         )
-        return Response(early_body, status_code=code)
+        return code, early_body
     body = JoinBody(
         token=joined.token,
         position=status.position,
@@ -169,7 +182,7 @@ async def join(request: Request[Any, Any, State]) -> Response[JoinBody | Prequeu
         ahead=status.ahead,
         estimated_wait_seconds=round(status.estimated_wait, 1),
     )
-    return Response(body, status_code=code)
+    return code, body
 
 
 @get("/status", summary="Where a ticket stands", tags=["queue"], security=[{"bearer": []}])

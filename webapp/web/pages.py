@@ -65,7 +65,7 @@ NOTICES = {
 
 MAX_QUANTITY = 4
 STATUS_FRAGMENT = "_status.html"
-"""The polled status region's template (also included by ``room.html``); :mod:`webapp.web.poll_lane` renders it too."""
+"""The polled status region's template (also included by ``room.html``); :mod:`webapp.web.lane` renders it too."""
 T = TypeVar("T")
 
 

@@ -1,4 +1,4 @@
-"""The poll lane answers a repeated poll exactly as the framework does, and leaves everything else to it.
+"""The lane answers a repeated poll and a plain API join as the framework does, and leaves the rest to it.
 
 Each comparison freezes the replica's view of time (its window copy stops refreshing, its clocks stop),
 so the framework's answer to the first poll and the lane's answer to the second must be equal byte for
@@ -12,12 +12,14 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+import redis
 
 from tests.support.waiting import wait_until_sync
 from tests.support.web import Client, ClientFactory, csrf_of
 from webapp import metrics
+from webapp.queue.keys import queue_keys
 from webapp.room import WaitingRoom
-from webapp.web.poll_lane import PollLane
+from webapp.web.lane import Lane
 
 HTML = {"Accept": "text/html"}
 HTMX = {"HX-Request": "true"}
@@ -25,9 +27,15 @@ ADMIN = "admin-token-" + "b" * 40
 VARYING = {"x-request-id", "date"}
 
 
-def lane_of(client: Client) -> PollLane:
+def counter(redis_url: str) -> int:
+    with redis.Redis.from_url(redis_url) as raw:
+        value = raw.get(queue_keys("main").counter)
+        return int(value) if value is not None else 0
+
+
+def lane_of(client: Client) -> Lane:
     handler: object = client.app.asgi_handler
-    while not isinstance(handler, PollLane):
+    while not isinstance(handler, Lane):
         handler = getattr(handler, "app")  # noqa: B009 - each layer keeps the next one as .app
     return handler
 
@@ -195,3 +203,65 @@ def test_an_active_browser_is_admitted_by_the_framework(make_client: ClientFacto
     entering = client.get("/room/status", headers=HTMX)
     assert entering.headers["hx-redirect"] == "/checkout"
     assert lane.answered == before
+
+
+def test_a_plain_api_join_is_answered_in_the_lane_as_the_framework_answers_it(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="1", WINDOW_INTERVAL="600")
+    lane = lane_of(client)
+    before = lane.answered
+    framework = client.post("/join", content=b"{}")  # a body: the lane leaves it to the framework
+    assert lane.answered == before
+    ours = client.post("/join")
+    assert lane.answered == before + 1
+    assert ours.status_code == framework.status_code == 201
+    assert [k for k, _ in ours.headers.multi_items()] == [k for k, _ in framework.headers.multi_items()]
+    for header in ("content-type", "cache-control", "vary"):
+        assert ours.headers[header] == framework.headers[header]
+    first, second = framework.json(), ours.json()
+    assert list(second) == list(first)
+    assert (first["position"], second["position"]) == (1, 2)
+    assert (first["status"], second["status"]) == ("active", "waiting")
+    room: WaitingRoom = client.app.state.room
+    assert room.codec.read_ticket(second["token"], room.now()).position == 2
+
+
+def test_a_join_presenting_a_ticket_is_the_frameworks(make_client: ClientFactory) -> None:
+    client = make_client()
+    token = client.post("/join").json()["token"]
+    lane = lane_of(client)
+    before = lane.answered
+    again = client.post("/join", headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 200
+    assert again.json()["token"] == token
+    assert lane.answered == before
+
+
+def test_a_refused_join_is_tried_once_and_answered_by_the_frameworks_handler(
+    make_client: ClientFactory, redis_url: str
+) -> None:
+    client = make_client(JOIN_RATE_LIMIT="1")
+    lane = lane_of(client)
+    before = lane.answered
+    assert client.post("/join").status_code == 201
+    with redis.Redis.from_url(redis_url) as raw:
+        raw.config_resetstat()
+        refused = client.post("/join")
+        calls = raw.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["status_code"] == 429
+    assert calls == 1  # one join script: the framework raised the lane's refusal instead of asking again
+    assert lane.answered == before + 1
+    assert counter(redis_url) == 1
+
+
+def test_lane_joins_are_timed_under_their_route(make_client: ClientFactory) -> None:
+    client = make_client()
+    registry = metrics._OWN
+    labels = {"route": "/join", "method": "POST"}
+    timed = registry.get_sample_value("session_queue_request_seconds_count", labels) or 0.0
+    joins = registry.get_sample_value("session_queue_joins_total") or 0.0
+    for _ in range(3):
+        assert client.post("/join").status_code == 201
+    assert registry.get_sample_value("session_queue_request_seconds_count", labels) == timed + 3
+    assert registry.get_sample_value("session_queue_joins_total") == joins + 3

@@ -16,7 +16,7 @@ that case itself and hands every other request, unchanged, to the application:
 What it answers is what the framework would: the same decision functions (:mod:`webapp.web.pages`,
 :mod:`webapp.web.api`), the same template through the same Jinja environment (a themer's override
 included), the same JSON encoder, the same headers (request id, ``Cache-Control``, ``Vary``), the same
-metrics and slow-request log. ``tests/web/test_poll_lane.py`` holds both answers side by side.
+metrics and slow-request log. ``tests/web/test_lane.py`` holds both answers side by side.
 """
 
 from __future__ import annotations
@@ -41,18 +41,21 @@ from webapp.room import WaitingRoom, WindowUnknownError
 from webapp.tokens import Ticket, TokenError
 from webapp.web import api, pages
 from webapp.web.caching import NO_STORE, vary_for
+from webapp.web.clients import limit_key
 from webapp.web.cookies import CSRF_COOKIE, TICKET_COOKIE, usable_cookie
 from webapp.web.paths import route_path
 
 API_ROUTE = "/status"
 FRAGMENT_ROUTE = "/room/status"
+JOIN = ("POST", "/join")
+LANE_ROUTES = frozenset({("GET", API_ROUTE), ("GET", FRAGMENT_ROUTE), JOIN})
 FRAGMENT_STATES = frozenset({"waiting", "paused", "prequeue"})
 """The fragment states without a form (so no CSRF token to write) and without a side effect."""
 
 JSON = b"application/json"
 HTML = b"text/html; charset=utf-8"
-Answer = tuple[bytes, bytes]
-"""A 200 answer: content type and body."""
+Answer = tuple[int, bytes, bytes]
+"""An answer: status code, content type and body."""
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -90,7 +93,29 @@ def api_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
         return None
     metrics.STATUS_POLLS.inc()
     body = api.PrequeueBody.of(answer) if answer.status is Status.PREQUEUE else api.StatusBody.of(answer)
-    return JSON, encode_json(body)
+    return 200, JSON, encode_json(body)
+
+
+async def join_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
+    """``POST /join`` without a presented ticket or a body, as :func:`webapp.web.api.join` answers it.
+
+    A join that fails (over the client's limit, Redis down) is not tried twice: the failure is left
+    in the scope for the framework's handler, which raises it into the same exception handlers.
+    """
+    if _header(scope, b"authorization") is not None or _header(scope, b"transfer-encoding") is not None:
+        return None
+    if _header(scope, b"content-length") not in (None, b"0"):
+        return None
+    if room.too_early() is not None or room.watcher.view() is None:
+        return None
+    client = scope.get("client")
+    try:
+        joined = await room.issue(limit_key(client[0]) if client else "unknown")
+    except Exception as failure:
+        scope.setdefault("state", {})[api.LANE_JOIN_FAILURE] = failure
+        return None
+    code, body = api.join_body(room, joined)
+    return code, JSON, encode_json(body)
 
 
 def fragment_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
@@ -120,30 +145,34 @@ def fragment_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
     engine = app.template_engine
     if engine is None:
         return None
-    return HTML, engine.get_template(pages.STATUS_FRAGMENT).render(**context).encode()
+    return 200, HTML, engine.get_template(pages.STATUS_FRAGMENT).render(**context).encode()
 
 
-class PollLane:
-    """Answers the common poll (see the module docstring) and passes everything else to ``app``."""
+class Lane:
+    """Answers the common poll and the plain API join (see the module docstring); passes the rest to ``app``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.answered = 0
-        """Polls this lane answered itself (the rest went to ``app``)."""
+        """Requests this lane answered itself (the rest went to ``app``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] != "GET":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        path = route_path(scope)
-        if path != API_ROUTE and path != FRAGMENT_ROUTE:
+        method, path = scope["method"], route_path(scope)
+        route = (method, path)
+        if route not in LANE_ROUTES:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         room: WaitingRoom | None = getattr(scope["litestar_app"].state, "room", None)
         answer = None
         if room is not None:
-            answer = api_answer(scope, room) if path == API_ROUTE else fragment_answer(scope, room)
+            if route == JOIN:
+                answer = await join_answer(scope, room)
+            else:
+                answer = api_answer(scope, room) if path == API_ROUTE else fragment_answer(scope, room)
         if answer is None:
             await self.app(scope, receive, send)
             return
@@ -153,12 +182,12 @@ class PollLane:
         try:
             await _send(send, answer, rid, vary_for(path))
         finally:
-            metrics.observe_request(path, "GET", time.perf_counter() - start)
+            metrics.observe_request(path, method, time.perf_counter() - start)
             request_id.reset(token)
 
 
 async def _send(send: Send, answer: Answer, rid: str, vary: str | None) -> None:
-    content_type, body = answer
+    status, content_type, body = answer
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
@@ -167,7 +196,7 @@ async def _send(send: Send, answer: Answer, rid: str, vary: str | None) -> None:
     ]
     if vary is not None:
         headers.append((b"vary", vary.encode()))
-    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 200, "headers": headers}
+    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
     await send(start)
     end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
     await send(end)
