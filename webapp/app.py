@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import logging
 import os
@@ -219,6 +220,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
             log.warning("Redis is not reachable at start-up (%s); serving 503 until it is", exc)
         _log_pace_difference(room, settings)
         _log_draw(room, settings)
+        # What is built by now lives as long as the process: keep it out of every later full collection,
+        # whose pause grew with the app's size and held up every poll in flight (docs/performance.md).
+        gc.freeze()
         tasks = [asyncio.create_task(watcher.run()), asyncio.create_task(slider.run())]
         if room.activity is not None:
             tasks.append(asyncio.create_task(room.activity.run()))

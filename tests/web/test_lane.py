@@ -98,7 +98,7 @@ def test_a_repeated_api_poll_is_answered_in_the_lane_as_the_framework_answers_it
     client = make_client(WINDOW_SIZE="2", WINDOW_INTERVAL="600")
     tokens = joined(client, 4)
     token = tokens[0] if which == "active" else tokens[-1]
-    freeze(client)
+    freeze(client)._verified.clear()  # as on a replica that did not issue these tickets
     lane = lane_of(client)
     bearer = {"Authorization": f"Bearer {token}"}
     before = lane.answered
@@ -265,3 +265,12 @@ def test_lane_joins_are_timed_under_their_route(make_client: ClientFactory) -> N
         assert client.post("/join").status_code == 201
     assert registry.get_sample_value("session_queue_request_seconds_count", labels) == timed + 3
     assert registry.get_sample_value("session_queue_joins_total") == joins + 3
+
+
+def test_a_ticket_this_replica_issued_takes_the_lane_from_its_first_poll(make_client: ClientFactory) -> None:
+    client = make_client(WINDOW_SIZE="1")
+    token = joined(client, 2)[-1]
+    lane = lane_of(client)
+    before = lane.answered
+    assert client.get("/status", headers={"Authorization": f"Bearer {token}"}).json()["position"] == 2
+    assert lane.answered == before + 1
