@@ -108,27 +108,11 @@ def main(environ: MutableMapping[str, str] = os.environ) -> int:
 
 
 def serve(settings: Settings, logging_config: dict[str, Any]) -> None:
-    """Run the app under the chosen server until it is stopped (SIGTERM, Ctrl-C): both serve the same app.
+    """Run the app under uvicorn until it is stopped (SIGTERM, Ctrl-C).
 
     Proxy headers (``TRUSTED_PROXIES``) and access lines (``ACCESS_LOG``) are the app's own
-    (``create_app``), so neither server is asked to do them and both behave alike.
+    (``create_app``), so uvicorn is asked to do neither.
     """
-    if settings.server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
-
-        Granian(
-            "webapp.app:create_app",
-            factory=True,
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.workers,
-            log_dictconfig=logging_config,
-            log_access=False,
-            workers_kill_timeout=10,
-        ).serve()
-        return
     # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; with this handler
     # in place that returns here instead of killing us (exit 0, embedded server stopped, logs flushed).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

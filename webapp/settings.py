@@ -6,7 +6,6 @@ from plain dicts and a bad value stops start-up with one line naming the variabl
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import math
 import re
@@ -145,16 +144,6 @@ ACCESS_LOG_MODES = ("quiet", "all", "off")
 
 def _access_log(variable: str, raw: str) -> str:
     return _choice(variable, raw, ACCESS_LOG_MODES)
-
-
-SERVERS = ("uvicorn", "granian")
-
-
-def _server(variable: str, raw: str) -> str:
-    chosen = _choice(variable, raw, SERVERS)
-    if chosen == "granian" and importlib.util.find_spec("granian") is None:
-        raise SettingsError(variable, "granian is not installed: pip install 'session-queue[granian]'")
-    return chosen
 
 
 def _choice(variable: str, raw: str, choices: tuple[str, ...]) -> str:
@@ -300,8 +289,6 @@ class Settings:
     log_format: str = "text"
     access_log: str = "quiet"
     """``ACCESS_LOG``: ``quiet`` (no line for successful polls and probes), ``all``, or ``off``."""
-    server: str = "uvicorn"
-    """``SERVER``: the HTTP server ``python -m webapp`` runs, ``uvicorn`` or ``granian`` (docs/performance.md)."""
     pass_keys: PassKeys = field(default_factory=PassKeys.generate, repr=False)
     pass_keys_generated: bool = True
     pass_issuer: str = "session-queue"  # noqa: S105 - the iss claim of passes, not a password
@@ -373,7 +360,6 @@ class Settings:
             metrics_token=_optional_token(environ, "METRICS_TOKEN"),
             log_format=get("LOG_FORMAT", _log_format, "text"),
             access_log=get("ACCESS_LOG", _access_log, "quiet"),
-            server=get("SERVER", _server, cls.server),
             pass_keys=pass_keys,
             pass_keys_generated=pass_keys_generated,
             pass_issuer=get("PASS_ISSUER", _claim_value, cls.pass_issuer),

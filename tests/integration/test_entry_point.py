@@ -1,4 +1,4 @@
-"""``SERVER``: ``python -m webapp`` under uvicorn (the default) or granian serves the same room, alike."""
+"""``python -m webapp`` as shipped: the lane and the framework behind uvicorn, the app's own access lines."""
 
 from __future__ import annotations
 
@@ -7,26 +7,18 @@ import re
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
-from tests.support import AppProcess, app_process
-from webapp.settings import Settings, SettingsError
-
-SERVERS = ["uvicorn", "granian"]
+from tests.support import app_process
 
 
-def started(redis_url: str, tmp_path: Path, server: str, **env: str) -> AppProcess:
+def test_the_api_the_browser_poll_and_the_access_lines_of_the_shipped_entry_point(
+    redis_url: str, tmp_path: Path
+) -> None:
     with redis.Redis.from_url(redis_url) as raw:
         raw.flushall()
-    return app_process(redis_url, tmp_path / f"{server}.log", SERVER=server, LOG_FORMAT="json", **env).start()
-
-
-@pytest.mark.parametrize("server", SERVERS)
-def test_each_server_serves_the_api_the_browser_poll_and_its_log_alike(
-    redis_url: str, tmp_path: Path, server: str
-) -> None:
-    app = started(redis_url, tmp_path, server, WINDOW_SIZE="1", WINDOW_INTERVAL="600")
+    app = app_process(redis_url, tmp_path / "app.log", LOG_FORMAT="json", WINDOW_SIZE="1", WINDOW_INTERVAL="600")
+    app.start()
     try:
         with httpx.Client(base_url=app.base_url, timeout=5) as client:
             client.post("/join")  # position 1 is active; ours waits
@@ -51,28 +43,3 @@ def test_each_server_serves_the_api_the_browser_poll_and_its_log_alike(
     assert any('"POST /join HTTP/1.1" 201' in line for line in access)
     assert any('"GET /status HTTP/1.1" 401' in line for line in access)
     assert not any('"GET /status HTTP/1.1" 200' in line for line in access)  # quiet: no line per poll
-
-
-@pytest.mark.parametrize("server", SERVERS)
-def test_each_server_believes_forwarded_for_only_from_trusted_proxies(
-    redis_url: str, tmp_path: Path, server: str
-) -> None:
-    app = started(redis_url, tmp_path, server, JOIN_RATE_LIMIT="1", TRUSTED_PROXIES="127.0.0.1")
-    try:
-
-        def join_from(address: str) -> int:
-            return httpx.post(app.url("/join"), headers={"X-Forwarded-For": address}, timeout=5).status_code
-
-        assert join_from("203.0.113.1") == 201
-        assert join_from("203.0.113.1") == 429
-        assert join_from("203.0.113.2") == 201
-    finally:
-        app.stop()
-
-
-def test_server_is_validated() -> None:
-    base = {"REDIS_URL": "redis://127.0.0.1:1", "JWT_SECRET": "s" * 40}
-    assert Settings.from_env(base).server == "uvicorn"
-    assert Settings.from_env({**base, "SERVER": " Granian "}).server == "granian"
-    with pytest.raises(SettingsError, match="SERVER"):
-        Settings.from_env({**base, "SERVER": "gunicorn"})
