@@ -1,24 +1,26 @@
-"""The poll lane: the two routes every waiting visitor repeats, answered beneath the framework.
+"""The lane: what nearly every request of a sale is, answered beneath the framework.
 
 Nearly every request a waiting room serves is a repeated poll — ``GET /status`` from API clients,
 ``GET /room/status`` from htmx in the browser — by a visitor whose ticket this replica has verified
-before and who is still waiting. Routing, the middleware stack and the request and response objects
-cost about two thirds of such a poll (docs/performance.md), so this plain ASGI layer answers exactly
-that case itself and hands every other request, unchanged, to the application:
+(or signed) before and who is still waiting; and every visitor joins once. Routing, the middleware
+stack and the request and response objects cost about two thirds of such a request (docs/performance.md),
+so this plain ASGI layer answers exactly those cases itself and hands every other request, unchanged, to
+the application:
 
-- only ``GET``, only those two paths, only a ticket this replica already verified (its first poll, a
-  bad or expired token, an earlier epoch: the framework);
-- the API: any status the ticket has (the answer has no side effect);
-- the fragment: only states whose fragment holds no form (waiting, paused, pre-queue) and only when the
-  browser already holds its CSRF cookie (else the framework would set one); never an active visitor
-  (admission, redirects) nor a reconnecting copy of the window.
+- ``GET /status`` with a ticket this replica already knows, whatever its status (no side effect); its
+  first poll elsewhere, a bad or expired token, an earlier epoch: the framework;
+- ``GET /room/status`` from htmx, for such a ticket, only in states whose fragment holds no form (waiting,
+  paused, pre-queue) and only when the browser already holds its CSRF cookie (else the framework would set
+  one); never an active visitor (admission, redirects) nor a reconnecting copy of the window;
+- ``POST /join`` without a presented ticket and without a body. A join that fails here (over the client's
+  limit, Redis down) is not tried again: the framework's handler raises the same exception into the same
+  handlers (429, 503).
 
 What it answers is what the framework would: the same decision functions (:mod:`webapp.web.pages`,
 :mod:`webapp.web.api`), the same template through the same Jinja environment (a themer's override
 included), the same JSON encoder, the same headers (request id, ``Cache-Control``, ``Vary``), the same
 metrics and slow-request log. ``tests/web/test_lane.py`` holds both answers side by side.
 """
-
 from __future__ import annotations
 
 import html
