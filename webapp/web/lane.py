@@ -21,6 +21,7 @@ What it answers is what the framework would: the same decision functions (:mod:`
 included), the same JSON encoder, the same headers (request id, ``Cache-Control``, ``Vary``), the same
 metrics and slow-request log. ``tests/web/test_lane.py`` holds both answers side by side.
 """
+
 from __future__ import annotations
 
 import html
