@@ -98,7 +98,7 @@ def _sentinel_client(target: SentinelTarget, timeout: float) -> SentinelMaster:
     }
     if target.ssl:
         sentinel_kwargs["ssl"] = True
-    sentinel = _Sentinels(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = _Sentinels(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call,unused-ignore]
     master_kwargs: dict[str, Any] = {
         "db": target.db,
         "username": target.username,
