@@ -402,7 +402,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "own Redis, in CPU µs per request; bench/peer.py (also: python -m bench.peer --peer-bin BIN)",
     )
     parser.add_argument(
-        "--granian", action="store_true", help="with --peer: also run our app under granian (SERVER=granian)"
+        "--granian",
+        action="store_true",
+        help="with --peer: also run our app under granian (not offered: docs/performance.md)",
     )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]

@@ -45,7 +45,7 @@ from tests.support import AppProcess, RedisServer, free_port
 from webapp.web.cookies import CSRF_COOKIE, TICKET_COOKIE
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
-OURS, NO_LIMIT, PEER, GRANIAN = "ours", "ours, JOIN_RATE_LIMIT=0", "peer", "ours, SERVER=granian"
+OURS, NO_LIMIT, PEER, GRANIAN = "ours", "ours, JOIN_RATE_LIMIT=0", "peer", "ours under granian"
 # The peer's queue: the same window as ours (nobody admitted during a run), the seed's required settings.
 PEER_ENV = {
     "WINDOW_SIZE": APP_ENV["WINDOW_SIZE"],
@@ -478,7 +478,7 @@ class PeerOptions:
     workers: int = 1
     python_load: bool = False
     granian: bool = False
-    """Also run our app under granian (``SERVER=granian``), a fourth server with its own Redis."""
+    """Also run our app under granian (measured, not offered), a fourth server with its own Redis."""
 
 
 def schedule(servers: Sequence[str], round_number: int) -> list[tuple[str, str]]:
@@ -632,7 +632,9 @@ def parse(argv: list[str]) -> PeerOptions:
     )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of our app (default 1)")
     parser.add_argument("--python-load", action="store_true", help="use the Python generator even if wrk exists")
-    parser.add_argument("--granian", action="store_true", help="also run our app under granian (SERVER=granian)")
+    parser.add_argument(
+        "--granian", action="store_true", help="also run our app under granian (not offered: docs/performance.md)"
+    )
     args = parser.parse_args(argv)
     return PeerOptions(args.peer_bin, args.seconds, args.rounds, args.connections, args.tickets, args.workers,
                        args.python_load, args.granian)  # fmt: skip
