@@ -31,6 +31,7 @@ from bench.client import HttpConnection
 from bench.measure import (
     CommandCount,
     LoadResult,
+    Runs,
     command_count,
     python_load,
     route_requests,
@@ -69,22 +70,9 @@ PASSES = 1000
 
 
 @dataclass
-class RouteTotals:
-    runs: list[LoadResult] = field(default_factory=list)
+class RouteTotals(Runs):
     redis: CommandCount = field(default_factory=lambda: CommandCount(0, 0))
     raw_commands: int = 0
-
-    @property
-    def requests(self) -> int:
-        return sum(r.requests for r in self.runs)
-
-    @property
-    def rate(self) -> float:
-        seconds = sum(r.seconds for r in self.runs)
-        return self.requests / seconds if seconds else 0.0
-
-    def mean(self, attribute: str) -> float:
-        return sum(float(getattr(r, attribute)) for r in self.runs) / len(self.runs) if self.runs else 0.0
 
 
 @dataclass

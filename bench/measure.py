@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -56,6 +56,26 @@ class LoadResult:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Runs:
+    """Load runs of one route (on one server), summed over the rounds."""
+
+    runs: list[LoadResult] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.runs)
+
+    @property
+    def rate(self) -> float:
+        seconds = sum(r.seconds for r in self.runs)
+        return self.requests / seconds if seconds else 0.0
+
+    def mean(self, attribute: str) -> float:
+        """The mean over the runs of a per-run figure (``p50_ms``, ``p99_ms``)."""
+        return sum(float(getattr(r, attribute)) for r in self.runs) / len(self.runs) if self.runs else 0.0
 
 
 def wrk_available() -> bool:

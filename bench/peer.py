@@ -32,14 +32,14 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 import redis
 
 from bench.harness import APP_ENV, NO_LIMIT_ENV, PASS_ENV, http_get, join_many
-from bench.measure import WRK_DIR, LoadResult, Request, python_load, route_requests, wrk_available
+from bench.measure import WRK_DIR, LoadResult, Request, Runs, python_load, route_requests, wrk_available
 from bench.servers import bench_app, bench_redis, run_directory
 from tests.support import AppProcess, RedisServer, free_port
 from webapp.web.cookies import CSRF_COOKIE, TICKET_COOKIE
@@ -202,10 +202,9 @@ class Sample:
 
 
 @dataclass
-class Measured:
-    """One server's runs of one route, summed over the rounds."""
+class Measured(Runs):
+    """One server's runs of one route, summed over the rounds, with the CPU and Redis commands they used."""
 
-    runs: list[LoadResult] = field(default_factory=list)
     used: Sample = Sample(0, 0, 0)
 
     def add(self, result: LoadResult, used: Sample) -> None:
@@ -215,18 +214,6 @@ class Measured:
             self.used.redis_ticks + used.redis_ticks,
             self.used.commands + used.commands,
         )
-
-    @property
-    def requests(self) -> int:
-        return sum(r.requests for r in self.runs)
-
-    @property
-    def rate(self) -> float:
-        seconds = sum(r.seconds for r in self.runs)
-        return self.requests / seconds if seconds else 0.0
-
-    def mean_ms(self, attribute: str) -> float:
-        return sum(float(getattr(r, attribute)) for r in self.runs) / len(self.runs) if self.runs else 0.0
 
     @property
     def failed(self) -> int:
@@ -278,7 +265,7 @@ def table(
     def row(label: str, server: str, m: Measured, ratio: str) -> str:
         cost = per_request(m.used, m.requests, ticks_per_second)
         return (
-            f"{label:<22} {server:<24} {m.rate:>8.0f} {m.mean_ms('p50_ms'):>7.2f} {m.mean_ms('p99_ms'):>7.2f} "
+            f"{label:<22} {server:<24} {m.rate:>8.0f} {m.mean('p50_ms'):>7.2f} {m.mean('p99_ms'):>7.2f} "
             f"{cost.app_us:>8.0f} {cost.redis_us:>8.0f} {cost.total_us:>8.0f} {cost.commands:>8.3f} "
             f"{m.failed:>6} {ratio:>9}"
         )

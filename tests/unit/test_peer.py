@@ -118,8 +118,8 @@ def test_measured_sums_rounds() -> None:
     )
     assert m.requests == 4000
     assert m.rate == pytest.approx(2000.0)
-    assert m.mean_ms("p50_ms") == pytest.approx(3.0)
-    assert m.mean_ms("p99_ms") == pytest.approx(15.0)
+    assert m.mean("p50_ms") == pytest.approx(3.0)
+    assert m.mean("p99_ms") == pytest.approx(15.0)
     assert m.failed == 3
     assert m.used == Sample(40, 8, 2000)
 
