@@ -308,14 +308,14 @@ def create_app(settings: Settings | None = None, clock: Callable[[], float] = ti
     )
     # Outside Litestar's router (which answers HEAD with 405 before any middleware runs).
     app.asgi_handler = NoStoreByDefault(HeadAsGet(app.asgi_handler))
-    # In front of the layers above (inside the prefix): the repeated poll of a known ticket, answered as they would.
+    # In front of the layers above (inside the prefix): repeated polls and plain joins, answered as they would be.
     app.asgi_handler = Lane(app.asgi_handler)
     if settings.root_path:
         app.asgi_handler = PrefixMount(app.asgi_handler, settings.root_path)
     app.asgi_handler = AccessLog(app.asgi_handler, settings.access_log, settings.root_path)
     if settings.trusted_proxies:
         # X-Forwarded-For/-Proto from TRUSTED_PROXIES only, before anything reads the client or scheme:
-        # the app's own (not the server's), so it holds under every server python -m webapp can run.
+        # the app's own, not the server's, so it holds however the app is served.
         proxied = ProxyHeadersMiddleware(cast(Any, app.asgi_handler), trusted_hosts=list(settings.trusted_proxies))
         app.asgi_handler = cast(Any, proxied)  # uvicorn's ASGI types and Litestar's differ only in name
     return app

@@ -57,6 +57,7 @@ FRAGMENT_STATES = frozenset({"waiting", "paused", "prequeue"})
 
 JSON = b"application/json"
 HTML = b"text/html; charset=utf-8"
+NO_STORE_BYTES = NO_STORE.encode()
 Answer = tuple[int, bytes, bytes]
 """An answer: status code, content type and body."""
 
@@ -133,8 +134,9 @@ def fragment_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
     ticket = _known(room, usable_cookie(cookies.get(TICKET_COOKIE)))
     if not csrf or ticket is None:
         return None
+    engine = app_of(scope).template_engine
     state, status = pages.state_of(room, ticket)
-    if state not in FRAGMENT_STATES:
+    if state not in FRAGMENT_STATES or engine is None:
         return None
     metrics.STATUS_POLLS.inc()
     # What the CSRF middleware and the template response put in scope and context for a safe request.
@@ -144,11 +146,12 @@ def fragment_answer(scope: Scope, room: WaitingRoom) -> Answer | None:
         "request": HTMXRequest(scope),
         "csrf_input": f'<input type="hidden" name="_csrf_token" value="{html.escape(csrf)}" />',
     }
-    app: Litestar = scope["litestar_app"]
-    engine = app.template_engine
-    if engine is None:
-        return None
     return 200, HTML, engine.get_template(pages.STATUS_FRAGMENT).render(**context).encode()
+
+
+def app_of(scope: Scope) -> Litestar:
+    app: Litestar = scope["litestar_app"]
+    return app
 
 
 class Lane:
@@ -169,7 +172,7 @@ class Lane:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        room: WaitingRoom | None = getattr(scope["litestar_app"].state, "room", None)
+        room: WaitingRoom | None = getattr(app_of(scope).state, "room", None)
         answer = None
         if room is not None:
             if route == JOIN:
@@ -183,20 +186,26 @@ class Lane:
         rid = request_id_of(scope)
         token = request_id.set(rid)
         try:
-            await _send(send, answer, rid, vary_for(path))
+            await _send(send, answer, rid, path)
         finally:
             metrics.observe_request(path, method, time.perf_counter() - start)
             request_id.reset(token)
 
 
-async def _send(send: Send, answer: Answer, rid: str, vary: str | None) -> None:
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_POLICY = {path: vary_for(path) for _, path in LANE_ROUTES}
+"""Each lane route's ``Vary`` (decided by :func:`webapp.web.caching.vary_for`, once)."""
+
+
+async def _send(send: Send, answer: Answer, rid: str, path: str) -> None:
     status, content_type, body = answer
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
-        (REQUEST_ID_HEADER.encode(), rid.encode()),
-        (b"cache-control", NO_STORE.encode()),
+        (_REQUEST_ID, rid.encode()),
+        (b"cache-control", NO_STORE_BYTES),
     ]
+    vary = _POLICY[path]
     if vary is not None:
         headers.append((b"vary", vary.encode()))
     start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
